@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+// cookieName is the one cookie the app sets. It holds a signed, opaque id and
+// nothing else: the data stays on the server.
+const cookieName = "session"
+
+// Keys of Session.Values that the handlers use.
+const (
+	userKey   = "user"
+	visitsKey = "visits"
+)
+
+// metaKey marks facts that a store itself puts in Session.Values on Get
+// (when the session began and when it will end). Save ignores them.
+type metaKey int
+
+const (
+	createdAtKey metaKey = iota
+	expiresAtKey
+)
+
+// sessionStore is what the handlers need from a session store: gorilla's
+// Store, and a way to give a session a new id.
+//
+// Every store of this project guarantees what the contract asks:
+//   - ids are 128 random bits from crypto/rand, made by the store only; an id
+//     the store does not hold (forged, expired, deleted) is never adopted;
+//   - Get treats a bad cookie as an anonymous visitor (a new session, no
+//     error) and returns an error only when the store itself fails;
+//   - a session ends after the idle timeout without use and after the maximum
+//     lifetime in any case, checked by the store, whatever the cookie says;
+//   - a read does not write, except to push the idle deadline out, at most
+//     once per touch interval;
+//   - Save of an existing session updates it and never brings back a deleted
+//     one; Options.MaxAge < 0 (gorilla's convention) deletes it instead.
+type sessionStore interface {
+	sessions.Store
+	// RenewID deletes the session from the store and forgets its id, so that
+	// the next Save stores its values under a new id and sets a new cookie.
+	// Call it whenever a session gains rights (login): an id planted before
+	// login by someone else (session fixation) is then worth nothing.
+	RenewID(r *http.Request, s *sessions.Session) error
+}
+
+// sessionCookies makes and reads the session cookie: a random id, signed with
+// SESSION_SECRET, so that a forged or edited cookie is turned away before the
+// store is even asked.
+type sessionCookies struct {
+	codecs  []securecookie.Codec
+	options sessions.Options
+}
+
+func newSessionCookies(secrets [][]byte, cfg config) sessionCookies {
+	return sessionCookies{
+		codecs: cookieCodecs(secrets, int(cfg.maxLifetime.Seconds())),
+		// Every option is set on purpose: gorilla's defaults (no HttpOnly,
+		// 30 days) are not what a login cookie wants.
+		options: sessions.Options{
+			Path:     "/",
+			MaxAge:   int(cfg.maxLifetime.Seconds()),
+			Secure:   cfg.secureCookies,
+			HttpOnly: true,                 // no script can read it
+			SameSite: http.SameSiteLaxMode, // not sent on cross-site POSTs
+		},
+	}
+}
+
+// newSession is a session that is not stored yet.
+func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions.Session {
+	s := sessions.NewSession(store, name)
+	opts := sc.options
+	s.Options = &opts
+	s.IsNew = true
+	return s
+}
+
+// readID returns the id in the request's cookie when its signature is good
+// and it is not older than the maximum lifetime.
+func (sc sessionCookies) readID(r *http.Request, name string) (string, bool) {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	var id []byte
+	if err := securecookie.DecodeMulti(name, c.Value, &id, sc.codecs...); err != nil {
+		return "", false
+	}
+	return string(id), true
+}
+
+// write sets the cookie that carries id.
+func (sc sessionCookies) write(w http.ResponseWriter, s *sessions.Session, id string) error {
+	encoded, err := securecookie.EncodeMulti(s.Name(), []byte(id), sc.codecs...)
+	if err != nil {
+		return fmt.Errorf("sign session cookie: %w", err)
+	}
+	http.SetCookie(w, sessions.NewCookie(s.Name(), encoded, s.Options))
+	return nil
+}
+
+// expire tells the browser to drop the cookie (Max-Age=0).
+func (sc sessionCookies) expire(w http.ResponseWriter, s *sessions.Session) {
+	http.SetCookie(w, sessions.NewCookie(s.Name(), "", s.Options))
+}
+
+// lifetimes are the two deadlines of every session.
+type lifetimes struct {
+	idleTimeout time.Duration // sliding: pushed out by use
+	maxLifetime time.Duration // absolute: counted from the sign-in
+	touchEvery  time.Duration // how often a read may push the idle deadline
+}
+
+func newLifetimes(cfg config) lifetimes {
+	return lifetimes{
+		idleTimeout: cfg.idleTimeout,
+		maxLifetime: cfg.maxLifetime,
+		touchEvery:  min(time.Minute, cfg.idleTimeout/4),
+	}
+}
+
+// expiresAt is the real end of a session: the earlier of its idle and its
+// absolute deadline.
+func (l lifetimes) expiresAt(created, lastSeen time.Time) time.Time {
+	idle := lastSeen.Add(l.idleTimeout)
+	absolute := created.Add(l.maxLifetime)
+	if idle.Before(absolute) {
+		return idle
+	}
+	return absolute
+}
+
+// storedValues is what Save keeps: the handlers' values, without the facts
+// that Get added.
+func storedValues(v map[any]any) map[any]any {
+	out := make(map[any]any, len(v))
+	for k, val := range v {
+		if _, ok := k.(metaKey); !ok {
+			out[k] = val
+		}
+	}
+	return out
+}
+
+// setTimes records in s the facts that Get and Save know about it.
+func setTimes(s *sessions.Session, created, expires time.Time) {
+	s.Values[createdAtKey] = created
+	s.Values[expiresAtKey] = expires
+}
+
+// sessionTimes returns when the session began and when it will end.
+func sessionTimes(s *sessions.Session) (created, expires time.Time) {
+	created, _ = s.Values[createdAtKey].(time.Time)
+	expires, _ = s.Values[expiresAtKey].(time.Time)
+	return created, expires
+}
+
+// sweepInterval sweeps often enough that expired sessions do not pile up,
+// rarely enough to cost nothing.
+func sweepInterval(idleTimeout time.Duration) time.Duration {
+	return max(time.Second, min(time.Minute, idleTimeout/2))
+}

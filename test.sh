@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# test.sh runs every check that CI runs, for every module in go.work:
+# gofmt, go vet, and go test -race. Each module is tested on its own
+# (GOWORK=off, from inside its folder), as a reader who copies one step out
+# would run it.
+#
+# What the tests need besides Go and gcc (redis-server for step 5, Chromium
+# for the browser tests) is installed with apt-get when this runs as root, and
+# otherwise named. With CI=true nothing may be missing: those tests fail.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\n== %s\n' "$*"; }
+
+# need COMMAND DEBIAN-PACKAGE: install a tool the tests use when it is missing.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		say "installing $2 (for $1)"
+		if [ -z "${apt_updated:-}" ]; then
+			apt-get update -qq && apt_updated=1
+		fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+		return 0
+	fi
+	echo "!! $1 is missing: install it (sudo apt-get install $2); the tests that need it will skip${CI:+ — and fail, since CI=true}" >&2
+}
+
+modules=$(go list -m -f '{{.Dir}}' | sed "s|^$PWD/||")
+command -v gcc >/dev/null || { echo "!! gcc is missing (cgo builds SQLite): sudo apt-get install gcc" >&2; exit 1; }
+if [ -d step5-redis ] || [ -d e2e ]; then need redis-server redis-server; fi
+if [ -d e2e ]; then need chromium chromium; fi
+
+say "gofmt"
+unformatted=$(gofmt -l $modules)
+if [ -n "$unformatted" ]; then
+	echo "gofmt wants to change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+for m in $modules; do
+	say "$m: go vet"
+	(cd "$m" && GOWORK=off go vet ./...)
+	say "$m: go test -race"
+	(cd "$m" && GOWORK=off go test -race -count=1 ./...)
+done
+say "all checks passed"
