@@ -30,6 +30,7 @@ modules=$(go list -m -f '{{.Dir}}' | sed "s|^$PWD/||")
 command -v gcc >/dev/null || { echo "!! gcc is missing (cgo builds SQLite): sudo apt-get install gcc" >&2; exit 1; }
 if [ -d step5-redis ] || [ -d e2e ]; then need redis-server redis-server; fi
 if [ -d e2e ]; then need chromium chromium; fi
+need curl curl # the READMEs' curl walkthroughs (try.sh) run in the checks below
 
 say "gofmt"
 unformatted=$(gofmt -l $modules)
@@ -45,4 +46,11 @@ for m in $modules; do
 	say "$m: go test -race"
 	(cd "$m" && GOWORK=off go test -race -count=1 ./...)
 done
+say "README quotes are the code they quote"
+(cd tools && GOWORK=off go run ./docsync -root ..)
+say "curl walkthroughs print what the READMEs show"
+(cd tools && GOWORK=off go run ./transcript -root ..)
+say "every changed file of every step is explained in its README"
+scripts/stepdiff --check
+
 say "all checks passed"

@@ -1,0 +1,118 @@
+// Command chart draws BENCHMARKS.md's chart from the load tool's JSON
+// results: one bar per run, its /me throughput, and its ratio to the run
+// labelled "ceiling" (a plain net/http handler with no session).
+//
+//	go run ./loadtest/chart -o docs/benchmarks.png bench-results/me-*.json
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+)
+
+// result is the part of the load tool's JSON the chart uses.
+type result struct {
+	Label      string  `json:"label"`
+	Throughput float64 `json:"throughput"`
+	P99        float64 `json:"p99_ms"`
+}
+
+func main() {
+	out := flag.String("o", "benchmarks.png", "PNG file to write")
+	title := flag.String("title", "/me requests per second, one core (GOMAXPROCS=1)", "chart title")
+	flag.Parse()
+	if err := draw1(*out, *title, flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "chart:", err)
+		os.Exit(1)
+	}
+}
+
+func draw1(out, title string, files []string) error {
+	if len(files) == 0 {
+		return fmt.Errorf("no result files given")
+	}
+	var results []result
+	var ceiling float64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if r.Label == "" {
+			r.Label = filepath.Base(f)
+		}
+		if r.Label == "ceiling" {
+			ceiling = r.Throughput
+		}
+		results = append(results, r)
+	}
+	maxT := 0.0
+	for _, r := range results {
+		maxT = max(maxT, r.Throughput)
+	}
+
+	const width, rowH, left, top = 960, 44, 230, 70
+	height := top + rowH*len(results) + 30
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	face, err := newFace(16)
+	if err != nil {
+		return err
+	}
+	ink := image.NewUniform(color.RGBA{0x1d, 0x23, 0x2b, 0xff})
+	text(img, face, ink, 20, 35, title)
+	barMax := float64(width - left - 190)
+	for i, r := range results {
+		y := top + i*rowH
+		text(img, face, ink, 20, y+24, r.Label)
+		w := int(barMax * r.Throughput / maxT)
+		c := color.RGBA{0x24, 0x56, 0xa6, 0xff}
+		if r.Label == "ceiling" {
+			c = color.RGBA{0x9a, 0xa3, 0xb0, 0xff}
+		}
+		draw.Draw(img, image.Rect(left, y+6, left+w, y+rowH-8), image.NewUniform(c), image.Point{}, draw.Src)
+		note := fmt.Sprintf("%.0f/s  p99 %.2fms", r.Throughput, r.P99)
+		if ceiling > 0 && r.Label != "ceiling" {
+			note = fmt.Sprintf("%.0f/s  %.2fx  p99 %.2fms", r.Throughput, r.Throughput/ceiling, r.P99)
+		}
+		text(img, face, ink, left+w+8, y+24, note)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func newFace(size float64) (font.Face, error) {
+	ft, err := opentype.Parse(goregular.TTF)
+	if err != nil {
+		return nil, err
+	}
+	return opentype.NewFace(ft, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
+}
+
+func text(img draw.Image, face font.Face, ink image.Image, x, y int, s string) {
+	d := &font.Drawer{Dst: img, Src: ink, Face: face, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}

@@ -1,0 +1,92 @@
+// Command loadtest measures a running step: it signs up (or, on steps 1 and
+// 2, signs in) N users, then drives one route at a fixed or maximum rate for
+// a while, showing progress, and prints throughput, latency percentiles and
+// errors by status. It is built on vegeta, so the load loop, pacing and
+// latency accounting are a maintained library's, not ours.
+//
+//	go run ./loadtest -target http://127.0.0.1:8080 -route /me -rate 0 -duration 10s
+//	go run ./loadtest -route /login -rate 50 -duration 10s -json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	target   string
+	route    string
+	users    int
+	rate     int
+	duration time.Duration
+	workers  uint64
+	password string
+	jsonOut  bool
+	label    string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.target, "target", "http://127.0.0.1:8080", "base URL of a running step")
+	fs.StringVar(&o.route, "route", "/me", "route to drive: /me, /visits or /login")
+	fs.IntVar(&o.users, "users", 50, "users to sign up or in before the run")
+	fs.IntVar(&o.rate, "rate", 0, "requests per second; 0 drives as fast as the workers can")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to drive the route")
+	fs.Uint64Var(&o.workers, "workers", 16, "concurrent connections (at -rate 0, exactly this many)")
+	fs.StringVar(&o.password, "password", "load-test-password", "password of the users it signs up")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	fs.StringVar(&o.label, "label", "", "a name for this run, kept in the JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch o.route {
+	case "/me", "/visits", "/login":
+	default:
+		return fmt.Errorf("-route %q: want /me, /visits or /login", o.route)
+	}
+	if o.users < 1 {
+		return fmt.Errorf("-users must be at least 1")
+	}
+
+	fmt.Fprintf(stderr, "signing in %d users at %s ...\n", o.users, o.target)
+	users, err := prepareUsers(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "driving %s for %v (%s) ...\n", o.route, o.duration, rateString(o.rate, o.workers))
+	res, err := attack(ctx, o, users, stderr)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	res.print(stdout)
+	return nil
+}
+
+func rateString(rate int, workers uint64) string {
+	if rate == 0 {
+		return fmt.Sprintf("as fast as %d workers can", workers)
+	}
+	return fmt.Sprintf("%d/s", rate)
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// user is one signed-in user: its credentials and its session cookie.
+type user struct {
+	Name, Password string
+	Cookie         string // "session=..." as the Cookie header sends it
+}
+
+// demoUsers are steps 1 and 2's built-in users; those steps have no /signup.
+var demoUsers = []user{{Name: "alice", Password: "wonderland"}, {Name: "bob", Password: "the-builder"}}
+
+// prepareUsers signs up o.users users (or signs in, when the name is taken);
+// on a step without /signup it signs in the demo users in turn.
+func prepareUsers(ctx context.Context, o options) ([]user, error) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	run := time.Now().UnixNano() % 1_000_000
+	users := make([]user, 0, o.users)
+	for i := range o.users {
+		u := user{Name: fmt.Sprintf("load%d-%d", run, i), Password: o.password}
+		status, cookie, err := post(ctx, client, o.target+"/signup", u)
+		if err != nil {
+			return nil, err
+		}
+		switch status {
+		case http.StatusCreated:
+		case http.StatusNotFound: // steps 1 and 2
+			u = demoUsers[i%len(demoUsers)]
+			status, cookie, err = post(ctx, client, o.target+"/login", u)
+			if err != nil {
+				return nil, err
+			}
+			if status != http.StatusOK {
+				return nil, fmt.Errorf("sign in %s: status %d", u.Name, status)
+			}
+		default:
+			return nil, fmt.Errorf("sign up %s: status %d", u.Name, status)
+		}
+		u.Cookie = cookie
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+// post sends the user's credentials as JSON and returns the status and the
+// session cookie it set.
+func post(ctx context.Context, client *http.Client, url string, u user) (int, string, error) {
+	body, _ := json.Marshal(map[string]string{"username": u.Name, "password": u.Password})
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("POST %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	for _, c := range resp.Cookies() {
+		if c.Name == "session" {
+			return resp.StatusCode, c.Name + "=" + c.Value, nil
+		}
+	}
+	return resp.StatusCode, "", nil
+}

@@ -1,0 +1,3 @@
+module example.com/gosessions/tools
+
+go 1.25.0
