@@ -45,6 +45,8 @@ for m in $modules; do
 	(cd "$m" && GOWORK=off go vet ./...)
 	say "$m: go test -race"
 	(cd "$m" && GOWORK=off go test -race -count=1 ./...)
+	say "$m: benchmarks, once each (they measure in BENCHMARKS.md; here they only must not rot)"
+	(cd "$m" && GOWORK=off go test -run '^$' -bench . -benchtime=1x ./...)
 done
 say "README quotes are the code they quote"
 (cd tools && GOWORK=off go run ./docsync -root ..)

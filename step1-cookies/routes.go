@@ -1,0 +1,13 @@
+package main
+
+import "github.com/gorilla/mux"
+
+// addRoutes is the whole outside of the app in one list.
+func addRoutes(r *mux.Router, store sessionStore) {
+	r.Handle("/", handleHome(store)).Methods("GET", "HEAD")
+	r.Handle("/visits", handleVisits(store)).Methods("GET", "HEAD")
+	r.Handle("/login", handleLogin(store)).Methods("POST")
+	r.Handle("/me", handleMe(store)).Methods("GET", "HEAD")
+	r.Handle("/logout", handleLogout(store)).Methods("POST")
+	r.Handle("/healthz", handleHealthz()).Methods("GET", "HEAD")
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// config is everything that can be set from the command line.
+type config struct {
+	addr          string
+	secureCookies bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "localhost:8080", "address to listen on")
+	fs.BoolVar(&cfg.secureCookies, "secure-cookies", true, "mark cookies Secure (browsers still send them to http://localhost)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+// run is the whole program: main only calls it, and tests call it with their
+// own arguments, environment and output, on 127.0.0.1:0.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h printed the usage; that is not a failure
+	}
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if !cfg.secureCookies {
+		logger.Warn("-secure-cookies=false: cookies will travel over plain HTTP; use this only behind another host name in development")
+	}
+
+	secrets, err := sessionSecrets(getenv, logger)
+	if err != nil {
+		return err
+	}
+	store := NewCookieStore(secrets, cfg)
+
+	srv := &http.Server{
+		Handler:           newServer(logger, store),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+
+	// Shutdown as in net/http's ExampleServer_Shutdown: on a signal (or when
+	// the caller cancels ctx) stop accepting, let requests in flight finish.
+	idleConnsClosed := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			logger.Error("shutdown", "err", err)
+		}
+		close(idleConnsClosed)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	<-idleConnsClosed
+	logger.Info("stopped")
+	return nil
+}
+
+// newServer builds the whole HTTP handler: the routes, then the middleware
+// that every request goes through, outermost first.
+func newServer(logger *slog.Logger, store sessionStore) http.Handler {
+	r := mux.NewRouter()
+	addRoutes(r, store)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "page not found")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	var h http.Handler = r
+	h = securityHeaders(h)
+	h = limitBody(h)
+	h = logRequests(logger, h)
+	return h
+}
