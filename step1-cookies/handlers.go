@@ -105,6 +105,13 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
 }
 
+// meResponse is the answer of /me.
+type meResponse struct {
+	User      string `json:"user"`
+	CreatedAt string `json:"created_at"`
+	ExpiresAt string `json:"expires_at"`
+}
+
 // handleMe says who is signed in, and until when.
 func handleMe(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,10 +126,10 @@ func handleMe(store sessionStore) http.Handler {
 			return
 		}
 		created, expires := sessionTimes(s)
-		writeJSON(w, http.StatusOK, map[string]string{
-			"user":       user,
-			"created_at": created.UTC().Format(time.RFC3339),
-			"expires_at": expires.UTC().Format(time.RFC3339),
+		writeJSON(w, http.StatusOK, meResponse{
+			User:      user,
+			CreatedAt: created.UTC().Format(time.RFC3339),
+			ExpiresAt: expires.UTC().Format(time.RFC3339),
 		})
 	})
 }

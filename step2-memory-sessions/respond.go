@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -82,15 +81,17 @@ func acceptQuality(accept, mediaType string) float64 {
 
 // writeJSON writes v as the JSON body of a response.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+	body, err := json.Marshal(v)
+	if err != nil {
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(append(body, '\n'))
 }
+
+var jsonContentType = []string{"application/json"}
 
 // writeError answers {"error": msg} to API clients and an error page to
 // browsers, with the same status.

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-
-	"github.com/gorilla/securecookie"
 )
 
 // minSecretBytes is the shortest SESSION_SECRET accepted: 256 bits.
@@ -56,20 +54,17 @@ func decodeBase64(s string) ([]byte, error) {
 	return nil, errors.New("not base64")
 }
 
-// cookieCodecs turns the secrets into securecookie codecs, first one first.
-// Each secret is stretched with HKDF into a key for one purpose only, so the
-// same secret is never used twice for two different things.
-func cookieCodecs(secrets [][]byte, maxAgeSeconds int) []securecookie.Codec {
-	codecs := make([]securecookie.Codec, 0, len(secrets))
+// signingKeys turns the secrets into the keys that sign session ids, first
+// one first. Each secret is stretched with HKDF into a key for this one
+// purpose, so the same secret is never used twice for two different things.
+func signingKeys(secrets [][]byte) [][]byte {
+	keys := make([][]byte, 0, len(secrets))
 	for _, secret := range secrets {
-		hashKey, err := hkdf.Key(sha256.New, secret, nil, "session cookie signing key", 32)
+		key, err := hkdf.Key(sha256.New, secret, nil, "session id signing key", 32)
 		if err != nil {
 			panic(err) // only for a key length SHA-256 cannot give: a bug here, not bad input
 		}
-		sc := securecookie.New(hashKey, nil)
-		sc.SetSerializer(securecookie.NopEncoder{}) // the value is an opaque id already
-		sc.MaxAge(maxAgeSeconds)
-		codecs = append(codecs, sc)
+		keys = append(keys, key)
 	}
-	return codecs
+	return keys
 }
