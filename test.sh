@@ -55,4 +55,8 @@ say "curl walkthroughs print what the READMEs show"
 say "every changed file of every step is explained in its README"
 scripts/stepdiff --check
 
+say "workshop exercises: each fails as shipped and passes with its solution"
+scripts/exercises
+scripts/exercises --self-test
+
 say "all checks passed"
