@@ -1,0 +1,15 @@
+package main
+
+import "github.com/gorilla/mux"
+
+// addRoutes is the whole outside of the app in one list.
+func addRoutes(r *mux.Router, store sessionStore, users userStore, hasher *hasher, throttle *throttle) {
+	r.Handle("/", handleHome(store)).Methods("GET", "HEAD")
+	r.Handle("/visits", handleVisits(store)).Methods("GET", "HEAD")
+	r.Handle("/signup", handleSignupPage(store)).Methods("GET", "HEAD")
+	r.Handle("/signup", handleSignup(store, users, hasher)).Methods("POST")
+	r.Handle("/login", handleLogin(store, users, hasher, throttle)).Methods("POST")
+	r.Handle("/me", handleMe(store)).Methods("GET", "HEAD")
+	r.Handle("/logout", handleLogout(store)).Methods("POST")
+	r.Handle("/healthz", handleHealthz()).Methods("GET", "HEAD")
+}

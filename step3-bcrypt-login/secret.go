@@ -1,0 +1,70 @@
+package main
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// minSecretBytes is the shortest SESSION_SECRET accepted: 256 bits.
+const minSecretBytes = 32
+
+// sessionSecrets reads SESSION_SECRET: one or more comma-separated base64
+// secrets of at least 32 bytes. The first signs new cookies and all of them
+// verify, so a secret can be rotated without signing everybody out: put the
+// new one first, keep the old one after it until its cookies have expired.
+//
+// Unset, a random secret is made: fine for a demo, but every cookie dies
+// with the process.
+func sessionSecrets(getenv func(string) string, logger *slog.Logger) ([][]byte, error) {
+	value := strings.TrimSpace(getenv("SESSION_SECRET"))
+	if value == "" {
+		logger.Warn("SESSION_SECRET is not set: using a random secret, so every cookie stops working when the server stops")
+		secret := make([]byte, minSecretBytes)
+		rand.Read(secret) // never fails: see crypto/rand.Read
+		return [][]byte{secret}, nil
+	}
+	var secrets [][]byte
+	for i, part := range strings.Split(value, ",") {
+		secret, err := decodeBase64(strings.TrimSpace(part))
+		if err != nil {
+			// The error says which secret, never what it holds.
+			return nil, fmt.Errorf("SESSION_SECRET: secret %d is not base64", i+1)
+		}
+		if len(secret) < minSecretBytes {
+			return nil, fmt.Errorf("SESSION_SECRET: secret %d is %d bytes, want at least %d (try: openssl rand -base64 32)", i+1, len(secret), minSecretBytes)
+		}
+		secrets = append(secrets, secret)
+	}
+	return secrets, nil
+}
+
+// decodeBase64 accepts standard and URL-safe base64, padded or not.
+func decodeBase64(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+// signingKeys turns the secrets into the keys that sign session ids, first
+// one first. Each secret is stretched with HKDF into a key for this one
+// purpose, so the same secret is never used twice for two different things.
+func signingKeys(secrets [][]byte) [][]byte {
+	keys := make([][]byte, 0, len(secrets))
+	for _, secret := range secrets {
+		key, err := hkdf.Key(sha256.New, secret, nil, "session id signing key", 32)
+		if err != nil {
+			panic(err) // only for a key length SHA-256 cannot give: a bug here, not bad input
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// user is an account. Only a bcrypt hash of its password is kept: whoever
+// reads the users (a backup, a leak) still has to guess every password.
+type user struct {
+	Name      string
+	Hash      []byte
+	CreatedAt time.Time
+}
+
+var (
+	errUserExists = errors.New("username is taken")
+	errNoUser     = errors.New("no such user")
+)
+
+// userStore is where users live: memory in step 3, SQLite from step 4.
+// Names are folded (foldUsername) before they get here.
+type userStore interface {
+	CreateUser(ctx context.Context, name string, hash []byte) error // errUserExists when taken
+	FindUser(ctx context.Context, name string) (user, error)        // errNoUser when unknown
+}
+
+// memoryUsers keeps users in a map.
+//
+// Its weakness is step 4's subject: it is memory, so a restart forgets every
+// account (and every session).
+type memoryUsers struct {
+	mu    sync.RWMutex
+	users map[string]user // by folded name
+}
+
+func newMemoryUsers() *memoryUsers {
+	return &memoryUsers{users: make(map[string]user)}
+}
+
+func (m *memoryUsers) CreateUser(ctx context.Context, name string, hash []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.users[name]; ok {
+		return errUserExists
+	}
+	m.users[name] = user{Name: name, Hash: bytes.Clone(hash), CreatedAt: time.Now()}
+	return nil
+}
+
+func (m *memoryUsers) FindUser(ctx context.Context, name string) (user, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	u, ok := m.users[name]
+	if !ok {
+		return user{}, errNoUser
+	}
+	return u, nil
+}
+
+// foldUsername makes "Alice" and "alice" one user. Only ASCII letters fold:
+// strings.ToLower would also fold, say, the Kelvin sign "K" into "k", so
+// that a look-alike name could reach someone else's account.
+func foldUsername(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// The rules for new accounts.
+const (
+	minUsername      = 3
+	maxUsername      = 32
+	minPasswordBytes = 8
+	// maxPasswordBytes is bcrypt's limit: it reads no further. A longer
+	// password is refused, never cut: two passwords that share their first
+	// 72 bytes must not both open the same account.
+	maxPasswordBytes = 72
+)
+
+// validateUsername says which rule a (folded) username breaks, or "".
+func validateUsername(name string) string {
+	switch {
+	case len(name) < minUsername:
+		return fmt.Sprintf("username must be at least %d characters", minUsername)
+	case len(name) > maxUsername:
+		return fmt.Sprintf("username must be at most %d characters", maxUsername)
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return "username may contain only letters a-z, digits 0-9, '.', '_' and '-'"
+		}
+	}
+	return ""
+}
+
+// validatePassword says which rule a password breaks, or "". The limits are
+// in bytes, as bcrypt counts: "é" is 2 bytes, most emoji 4.
+func validatePassword(password string) string {
+	switch {
+	case len(password) < minPasswordBytes:
+		return fmt.Sprintf("password must be at least %d bytes long", minPasswordBytes)
+	case len(password) > maxPasswordBytes:
+		return fmt.Sprintf("password must be at most %d bytes long (bcrypt's limit; accented letters take 2 bytes, emoji 4)", maxPasswordBytes)
+	}
+	return ""
+}
