@@ -31,6 +31,7 @@ command -v gcc >/dev/null || { echo "!! gcc is missing (cgo builds SQLite): sudo
 if [ -d step5-redis ] || [ -d e2e ]; then need redis-server redis-server; fi
 if [ -d e2e ]; then need chromium chromium; fi
 need curl curl # the READMEs' curl walkthroughs (try.sh) run in the checks below
+need patch patch # the workshop verifier applies the solutions as patches
 
 say "gofmt"
 unformatted=$(gofmt -l $modules)
