@@ -13,8 +13,11 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/goregular"
@@ -24,35 +27,51 @@ import (
 
 // result is the part of the load tool's JSON the chart uses.
 type result struct {
-	Label      string  `json:"label"`
-	Throughput float64 `json:"throughput"`
-	P99        float64 `json:"p99_ms"`
+	Label      string         `json:"label"`
+	Route      string         `json:"route"`
+	Rate       int            `json:"rate"`
+	Requests   uint64         `json:"requests"`
+	Throughput float64        `json:"throughput"`
+	P50        float64        `json:"p50_ms"`
+	P99        float64        `json:"p99_ms"`
+	Max        float64        `json:"max_ms"`
+	Statuses   map[string]int `json:"statuses"`
 }
 
 func main() {
 	out := flag.String("o", "benchmarks.png", "PNG file to write")
 	title := flag.String("title", "/me requests per second, one core (GOMAXPROCS=1)", "chart title")
+	table := flag.Bool("table", false, "print a Markdown table of the results instead of drawing")
 	flag.Parse()
+	if *table {
+		if err := printTable(os.Stdout, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "chart:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := draw1(*out, *title, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "chart:", err)
 		os.Exit(1)
 	}
 }
 
-func draw1(out, title string, files []string) error {
+// readResults reads the load tool's JSON files, and the throughput of the
+// one labelled "ceiling", if any.
+func readResults(files []string) ([]result, float64, error) {
 	if len(files) == 0 {
-		return fmt.Errorf("no result files given")
+		return nil, 0, fmt.Errorf("no result files given")
 	}
 	var results []result
 	var ceiling float64
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		var r result
 		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
+			return nil, 0, fmt.Errorf("%s: %w", f, err)
 		}
 		if r.Label == "" {
 			r.Label = filepath.Base(f)
@@ -61,6 +80,42 @@ func draw1(out, title string, files []string) error {
 			ceiling = r.Throughput
 		}
 		results = append(results, r)
+	}
+	return results, ceiling, nil
+}
+
+// printTable writes one Markdown row per result.
+func printTable(w io.Writer, files []string) error {
+	results, ceiling, err := readResults(files)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "| run | route | offered | served/s | vs ceiling | p50 ms | p99 ms | max ms | statuses |")
+	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---|")
+	for _, r := range results {
+		offered := "max"
+		if r.Rate > 0 {
+			offered = fmt.Sprintf("%d/s", r.Rate)
+		}
+		ratio := ""
+		if ceiling > 0 && r.Route == "/me" && r.Rate == 0 && r.Label != "ceiling" {
+			ratio = fmt.Sprintf("%.2fx", r.Throughput/ceiling)
+		}
+		codes := make([]string, 0, len(r.Statuses))
+		for c, n := range r.Statuses {
+			codes = append(codes, fmt.Sprintf("%s: %d", c, n))
+		}
+		sort.Strings(codes)
+		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %s | %.2f | %.2f | %.2f | %s |\n",
+			r.Label, r.Route, offered, r.Throughput, ratio, r.P50, r.P99, r.Max, strings.Join(codes, ", "))
+	}
+	return nil
+}
+
+func draw1(out, title string, files []string) error {
+	results, ceiling, err := readResults(files)
+	if err != nil {
+		return err
 	}
 	maxT := 0.0
 	for _, r := range results {

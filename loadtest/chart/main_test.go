@@ -4,6 +4,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,13 @@ func TestChartDrawsOneBarPerResult(t *testing.T) {
 	}
 	if h := img.Bounds().Dy(); h != 70+44*2+30 {
 		t.Errorf("chart is %d pixels high, want room for exactly two bars", h)
+	}
+	var table strings.Builder
+	if err := printTable(&table, files); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "| step2 | ") || strings.Count(table.String(), "\n") != 4 {
+		t.Errorf("the table does not have a header and one row per result:\n%s", table.String())
 	}
 	if err := draw1(out, "title", []string{filepath.Join(dir, "missing.json")}); err == nil {
 		t.Error("a missing results file was not an error")

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+)
+
+// SQLiteStore is a gorilla/sessions Store that keeps sessions in the SQLite
+// file, so that they outlive the process; see sessionStore for what it
+// guarantees.
+//
+// A row is found by the SHA-256 of the session id, and the id itself is
+// stored nowhere: a copy of the database file (a backup, a stolen disk)
+// holds no cookie that would sign anybody in. A plain, fast hash is enough:
+// the id is 128 random bits, so there is nothing to guess, and no salt or
+// slow hash (as for passwords) is needed.
+//
+// Its weakness is the next step's subject: the file is on one machine, so a
+// second server cannot share these sessions.
+type SQLiteStore struct {
+	db      *database
+	cookies sessionCookies
+	life    lifetimes
+	now     func() time.Time // replaced in tests
+	logger  *slog.Logger
+}
+
+// NewSQLiteStore returns a store in db whose cookies are signed with the
+// first secret and verified with any of them.
+func NewSQLiteStore(db *database, secrets [][]byte, cfg config, logger *slog.Logger) *SQLiteStore {
+	return &SQLiteStore{
+		db:      db,
+		cookies: newSessionCookies(secrets, cfg),
+		life:    newLifetimes(cfg),
+		now:     time.Now,
+		logger:  logger,
+	}
+}
+
+// idHash is the key of a session's row.
+func idHash(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
+}
+
+// maxUserAgent bounds what a client can make the store keep.
+const maxUserAgent = 256
+
+// New returns a new, empty session that is not stored yet: Save stores it and
+// gives it its id.
+func (st *SQLiteStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	return st.cookies.newSession(st, name), nil
+}
+
+// Get returns the session named by the request's cookie, or a new one when
+// there is no cookie or it names no live session. It is one SELECT, and an
+// UPDATE only when the idle deadline is due to be pushed out.
+func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	s := st.cookies.newSession(st, name)
+	id, ok := st.cookies.readID(r, name)
+	if !ok {
+		return s, nil
+	}
+	ctx, now, key := r.Context(), st.now(), idHash(id)
+
+	var (
+		user                              sql.NullString
+		data                              []byte
+		created, lastSeen, idle, absolute int64
+	)
+	err := st.db.read.QueryRowContext(ctx,
+		`SELECT user, data, created_at, last_seen, idle_expires_at, absolute_expires_at
+		FROM sessions WHERE id_hash = ?`, key).Scan(&user, &data, &created, &lastSeen, &idle, &absolute)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, nil // never issued, deleted or swept: not adopted
+	}
+	if err != nil {
+		return s, failed(ctx, st.logger, "read session", err)
+	}
+	row := sessionRow{created: time.UnixMilli(created), lastSeen: time.UnixMilli(lastSeen),
+		idle: time.UnixMilli(idle), absolute: time.UnixMilli(absolute)}
+	if !now.Before(row.expiresAt(st.life)) {
+		return s, nil // expired rows are swept later, but never served
+	}
+
+	values, err := decodeValues(data)
+	if err != nil {
+		// Not the visitor's fault, and not worth an error page on every
+		// request until it expires: log it, start afresh.
+		st.logger.Error("database: undecodable session data, starting a new session", "err", err)
+		return s, nil
+	}
+	if user.Valid {
+		values[userKey] = user.String
+	}
+
+	if now.Sub(row.lastSeen) >= st.life.touchEvery {
+		if err := st.touch(ctx, key, now); err != nil {
+			return s, err
+		}
+		row.lastSeen, row.idle = now, now.Add(st.life.idleTimeout)
+	}
+	s.ID, s.Values, s.IsNew = id, values, false
+	setTimes(s, row.created, row.expiresAt(st.life))
+	return s, nil
+}
+
+// encodeValues turns a session's values into the JSON of its data column:
+// all of them but the user, who has a column of its own, and the facts that
+// Get added (metaKey).
+//
+// JSON rather than gob, gorilla's usual encoding: it can be read in the
+// sqlite3 shell, and decoding it takes about a microsecond where gob, which
+// sends the description of its types along with every value, takes 15. The
+// price is that only what JSON gives back exactly is stored: string keys,
+// and string, int, bool or nil values. Anything else is refused here rather
+// than changed on the way back (an int would come back as a float64).
+func encodeValues(values map[any]any) ([]byte, error) {
+	out := make(map[string]any, len(values))
+	for k, v := range values {
+		if _, meta := k.(metaKey); meta || k == userKey {
+			continue
+		}
+		key, ok := k.(string)
+		if !ok {
+			return nil, fmt.Errorf("session value key %v is a %T: only string keys can be stored", k, k)
+		}
+		switch v.(type) {
+		case string, int, bool, nil:
+		default:
+			return nil, fmt.Errorf("session value %q is a %T: only string, int, bool and nil values can be stored", key, v)
+		}
+		out[key] = v
+	}
+	return json.Marshal(out)
+}
+
+// decodeValues is the inverse of encodeValues: numbers come back as ints.
+func decodeValues(data []byte) (map[any]any, error) {
+	var raw map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("decode session values: %w", err)
+	}
+	values := make(map[any]any, len(raw)+1)
+	for k, v := range raw {
+		if n, ok := v.(json.Number); ok {
+			i, err := strconv.Atoi(n.String())
+			if err != nil {
+				return nil, fmt.Errorf("decode session value %q: %w", k, err)
+			}
+			v = i
+		}
+		values[k] = v
+	}
+	return values, nil
+}
+
+// sessionRow holds the times of one row.
+type sessionRow struct {
+	created, lastSeen time.Time
+	idle, absolute    time.Time // the deadlines stored with the row
+}
+
+// expiresAt is the earlier of the stored deadlines and of the ones that the
+// current -idle-timeout and -max-lifetime give: after a restart with
+// shorter timeouts, the shorter ones apply to old sessions too.
+func (row sessionRow) expiresAt(life lifetimes) time.Time {
+	end := life.expiresAt(row.created, row.lastSeen)
+	for _, t := range []time.Time{row.idle, row.absolute} {
+		if t.Before(end) {
+			end = t
+		}
+	}
+	return end
+}
+
+// touch pushes the idle deadline out, if the session still exists and has
+// not expired meanwhile. It only ever updates: a session deleted since the
+// SELECT stays deleted.
+func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) error {
+	_, err := st.db.write.ExecContext(ctx,
+		`UPDATE sessions SET last_seen = ?1, idle_expires_at = ?2
+		WHERE id_hash = ?3 AND last_seen < ?1 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
+		now.UnixMilli(), now.Add(st.life.idleTimeout).UnixMilli(), key)
+	if err != nil {
+		return failed(ctx, st.logger, "touch session", err)
+	}
+	return nil
+}
+
+// Save stores the session and, for a new one, sets the cookie.
+func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
+	ctx := r.Context()
+	if s.Options != nil && s.Options.MaxAge < 0 {
+		if err := st.delete(ctx, s.ID); err != nil {
+			return err
+		}
+		st.cookies.expire(w, s)
+		return nil
+	}
+
+	// The user has a column of its own (for "my sessions" and for "sign out
+	// everywhere"); the other values go in data.
+	user, _ := s.Values[userKey].(string)
+	data, err := encodeValues(s.Values)
+	if err != nil {
+		return err
+	}
+	owner := sql.NullString{String: user, Valid: user != ""}
+	now := st.now()
+
+	if s.ID != "" {
+		// Update only, and only a live session: if a logout deleted it (or it
+		// expired) since this request read it, it stays gone.
+		_, err := st.db.write.ExecContext(ctx,
+			`UPDATE sessions SET user = ?1, data = ?2, last_seen = ?3, idle_expires_at = ?4
+			WHERE id_hash = ?5 AND idle_expires_at > ?3 AND absolute_expires_at > ?3`,
+			owner, string(data), now.UnixMilli(), now.Add(st.life.idleTimeout).UnixMilli(), idHash(s.ID))
+		if err != nil {
+			return failed(ctx, st.logger, "update session", err)
+		}
+		return nil
+	}
+
+	id := rand.Text() // 26 base32 characters: 128 bits from crypto/rand
+	agent := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
+	if len(agent) > maxUserAgent {
+		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
+	}
+	if _, err := st.db.write.ExecContext(ctx,
+		`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		idHash(id), owner, string(data), now.UnixMilli(), now.UnixMilli(),
+		now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli(), agent); err != nil {
+		return failed(ctx, st.logger, "insert session", err)
+	}
+	// The cookie only once the row is there: a failed insert sets no cookie.
+	st.cookies.write(w, s, id)
+	s.ID, s.IsNew = id, false
+	setTimes(s, now, st.life.expiresAt(now, now))
+	return nil
+}
+
+// RenewID deletes the session and forgets its id; see sessionStore.
+func (st *SQLiteStore) RenewID(r *http.Request, s *sessions.Session) error {
+	if err := st.delete(r.Context(), s.ID); err != nil {
+		return err
+	}
+	s.ID = ""
+	return nil
+}
+
+func (st *SQLiteStore) delete(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	if _, err := st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash(id)); err != nil {
+		return failed(ctx, st.logger, "delete session", err)
+	}
+	return nil
+}
+
+// UserSessions lists the live sessions of user, the current one (currentID's)
+// first, then the most recently used.
+func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
+	now := st.now()
+	rows, err := st.db.read.QueryContext(ctx,
+		`SELECT id_hash = ?3, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent
+		FROM sessions WHERE user = ?1 AND idle_expires_at > ?2 AND absolute_expires_at > ?2
+		ORDER BY id_hash = ?3 DESC, last_seen DESC, created_at DESC`, user, now.UnixMilli(), idHash(currentID))
+	if err != nil {
+		return nil, failed(ctx, st.logger, "list sessions", err)
+	}
+	defer rows.Close()
+	var list []sessionInfo
+	for rows.Next() {
+		var (
+			current                           bool
+			created, lastSeen, idle, absolute int64
+			agent                             string
+		)
+		if err := rows.Scan(&current, &created, &lastSeen, &idle, &absolute, &agent); err != nil {
+			return nil, failed(ctx, st.logger, "list sessions", err)
+		}
+		row := sessionRow{created: time.UnixMilli(created), lastSeen: time.UnixMilli(lastSeen),
+			idle: time.UnixMilli(idle), absolute: time.UnixMilli(absolute)}
+		if expires := row.expiresAt(st.life); now.Before(expires) {
+			list = append(list, sessionInfo{
+				Created:   row.created,
+				LastSeen:  row.lastSeen,
+				Expires:   expires,
+				UserAgent: agent,
+				Current:   current && currentID != "",
+			})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, failed(ctx, st.logger, "list sessions", err)
+	}
+	return list, nil
+}
+
+// DeleteUserSessions deletes every session of user except the one whose id is
+// exceptID ("" deletes them all).
+func (st *SQLiteStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
+	var err error
+	if exceptID == "" {
+		_, err = st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE user = ?`, user)
+	} else {
+		_, err = st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE user = ? AND id_hash <> ?`, user, idHash(exceptID))
+	}
+	if err != nil {
+		return failed(ctx, st.logger, "delete the user's sessions", err)
+	}
+	return nil
+}
+
+// sweepBatch bounds one DELETE of the sweeper, so that it never holds the
+// one write connection for long while requests wait for it.
+const sweepBatch = 500
+
+// Sweep deletes the sessions whose stored deadlines have passed by now. Get
+// never serves them anyway; sweeping gives the space back.
+func (st *SQLiteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		res, err := st.db.write.ExecContext(ctx,
+			`DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions
+				WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1 LIMIT ?2)`,
+			now.UnixMilli(), sweepBatch)
+		if err != nil {
+			return total, failed(ctx, st.logger, "sweep sessions", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, failed(ctx, st.logger, "sweep sessions", err)
+		}
+		total += int(n)
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// RunSweeper sweeps every interval until ctx is done.
+func (st *SQLiteStore) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st.Sweep(ctx, st.now()) // failed logs the error
+		}
+	}
+}

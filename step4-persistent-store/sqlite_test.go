@@ -1,0 +1,502 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+// Tests of the SQLite parts on their own: a real file in t.TempDir().
+
+func TestMigrateNewFileAndReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	db := openTestDB(t, path)
+	if v := userVersion(t, db.read); v != 1 {
+		t.Fatalf("a new file is at schema version %d, want 1", v)
+	}
+	var mode string
+	must0(t, db.read.QueryRow("PRAGMA journal_mode").Scan(&mode))
+	if mode != "wal" {
+		t.Errorf("journal_mode = %q, want wal", mode)
+	}
+	for pragma, want := range map[string]int{"foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1} {
+		var got int
+		must0(t, db.write.QueryRow("PRAGMA "+pragma).Scan(&got))
+		if got != want {
+			t.Errorf("writer: PRAGMA %s = %d, want %d", pragma, got, want)
+		}
+	}
+	users := newSQLiteUsers(db, slog.New(slog.DiscardHandler))
+	must0(t, users.CreateUser(t.Context(), "alice", []byte("hash")))
+	db.Close()
+
+	// Opening it again migrates nothing and keeps the data.
+	again := openTestDB(t, path)
+	if v := userVersion(t, again.read); v != 1 {
+		t.Fatalf("reopened file is at schema version %d, want 1", v)
+	}
+	if _, err := newSQLiteUsers(again, slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"); err != nil {
+		t.Fatalf("after reopening: %v", err)
+	}
+}
+
+// A later migration turns an old file into a new one and keeps its rows; a
+// migration that fails leaves the file as it was.
+func TestMigrateOldFile(t *testing.T) {
+	v1 := fstest.MapFS{
+		"migrations/001_init.sql": {Data: []byte(`CREATE TABLE notes (body TEXT NOT NULL);`)},
+	}
+	v2 := fstest.MapFS{
+		"migrations/001_init.sql":    v1["migrations/001_init.sql"],
+		"migrations/002_authors.sql": {Data: []byte(`ALTER TABLE notes ADD COLUMN author TEXT NOT NULL DEFAULT 'unknown'; CREATE INDEX notes_by_author ON notes (author);`)},
+	}
+	broken := fstest.MapFS{
+		"migrations/001_init.sql":    v1["migrations/001_init.sql"],
+		"migrations/002_authors.sql": v2["migrations/002_authors.sql"],
+		"migrations/003_broken.sql":  {Data: []byte(`CREATE TABLE later (x); THIS IS NOT SQL;`)},
+	}
+	// A file of its own, without the app's schema.
+	write, err := sql.Open("sqlite3", dsn(filepath.Join(t.TempDir(), "old.db"), url.Values{"_txlock": {"immediate"}}))
+	must0(t, err)
+	defer write.Close()
+
+	must0(t, migrate(t.Context(), write, v1))
+	must(write.Exec(`INSERT INTO notes (body) VALUES ('kept across migrations')`))
+	must0(t, migrate(t.Context(), write, v2))
+	if v := userVersion(t, write); v != 2 {
+		t.Fatalf("after 002: schema version %d, want 2", v)
+	}
+	var body, author string
+	must0(t, write.QueryRow(`SELECT body, author FROM notes`).Scan(&body, &author))
+	if body != "kept across migrations" || author != "unknown" {
+		t.Fatalf("after 002 the row is %q by %q", body, author)
+	}
+	must0(t, migrate(t.Context(), write, v2)) // again: nothing to do
+
+	if err := migrate(t.Context(), write, broken); err == nil || !strings.Contains(err.Error(), "003_broken.sql") {
+		t.Fatalf("a broken migration returned %v, want an error naming it", err)
+	}
+	if v := userVersion(t, write); v != 2 {
+		t.Fatalf("after a failed migration: schema version %d, want 2", v)
+	}
+	var n int
+	must0(t, write.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'later'`).Scan(&n))
+	if n != 0 {
+		t.Fatal("a failed migration left half its changes")
+	}
+
+	// A file from a newer program is refused, not damaged.
+	if err := migrate(t.Context(), write, v1); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("migrating a version-2 file with 1 migration returned %v, want an error", err)
+	}
+}
+
+// A path is a path, whatever characters it holds: none of them is taken for
+// a URI's query or escape.
+func TestOpenDBOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a dir?with=odd&chars%20#x")
+	must0(t, os.Mkdir(dir, 0o700))
+	path := filepath.Join(dir, "app.db")
+	db := openTestDB(t, path)
+	must0(t, newSQLiteUsers(db, slog.New(slog.DiscardHandler)).CreateUser(t.Context(), "alice", []byte("hash")))
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at %q: %v", path, err)
+	}
+}
+
+func TestOpenDBErrors(t *testing.T) {
+	dir := t.TempDir()
+	notDB := filepath.Join(dir, "not.db")
+	must0(t, os.WriteFile(notDB, bytes.Repeat([]byte("not a database "), 100), 0o600))
+	for name, path := range map[string]string{
+		"not a database":   notDB,
+		"missing folder":   filepath.Join(dir, "no", "such", "folder", "app.db"),
+		"folder, not file": dir,
+	} {
+		db, err := openDB(t.Context(), path)
+		if err == nil {
+			db.Close()
+			t.Errorf("%s: openDB succeeded", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "database "+filepath.Clean(path)) && !strings.Contains(err.Error(), "database "+path) {
+			t.Errorf("%s: error %q does not name the file", name, err)
+		}
+	}
+}
+
+// The database and its -wal file never hold a session id or a cookie: only
+// the SHA-256 of the id.
+func TestFilesHoldNoToken(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	st.now = time.Now
+	var ids, cookies []string
+	for i := range 20 {
+		ck := newSession(t, st, map[any]any{userKey: "alice", visitsKey: i})
+		cookies = append(cookies, ck.Value)
+		s := must(st.Get(requestWith(ck), cookieName))
+		if s.IsNew {
+			t.Fatal("a new session is not found")
+		}
+		ids = append(ids, s.ID)
+	}
+	files := readDBFiles(t, st.db.path)
+	for i, id := range ids {
+		for _, needle := range []string{id, strings.ToLower(id), cookies[i], base64.StdEncoding.EncodeToString([]byte(id)), base64.URLEncoding.EncodeToString([]byte(id))} {
+			if bytes.Contains(files, []byte(needle)) {
+				t.Fatalf("the database files contain session %d's id or cookie (%q...)", i, needle[:8])
+			}
+		}
+		if !bytes.Contains(files, idHash(id)) {
+			t.Fatalf("the files do not contain the hash of session %d either: is this the right file?", i)
+		}
+	}
+}
+
+// readDBFiles is the database file and its -wal and -shm, as a reader of the
+// disk would see them.
+func readDBFiles(t testing.TB, path string) []byte {
+	t.Helper()
+	var all []byte
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+// A read that finds the session due for a touch after a logout deleted it
+// does not bring it back: touch updates, never inserts.
+func TestTouchNeverResurrects(t *testing.T) {
+	st, clock := newTestStore(t, 30*time.Minute, 24*time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+	clock.advance(2 * time.Minute) // the next read touches
+	s := must(st.Get(requestWith(ck), cookieName))
+	must0(t, st.RenewID(requestWith(ck), must(st.Get(requestWith(ck), cookieName))))
+	must0(t, st.touch(t.Context(), idHash(s.ID), clock.t.Add(time.Minute)))
+	if n := countSessions(t, st); n != 0 {
+		t.Fatalf("a touch after the delete left %d sessions", n)
+	}
+}
+
+// Save of an existing session that has expired meanwhile does not extend it.
+func TestSaveDoesNotReviveExpired(t *testing.T) {
+	st, clock := newTestStore(t, 10*time.Minute, time.Hour)
+	ck := newSession(t, st, nil)
+	s := must(st.Get(requestWith(ck), cookieName))
+	clock.advance(11 * time.Minute) // idle past its deadline while the request ran
+	s.Values[visitsKey] = 2
+	must0(t, st.Save(requestWith(ck), httptest.NewRecorder(), s))
+	if got := must(st.Get(requestWith(ck), cookieName)); !got.IsNew {
+		t.Fatal("a save after the idle deadline brought the session back")
+	}
+}
+
+// Values round-trip through the database: an int stays an int, the user
+// comes from its own column.
+func TestValuesRoundTrip(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice", visitsKey: 41})
+	s := must(st.Get(requestWith(ck), cookieName))
+	if v, ok := s.Values[visitsKey].(int); !ok || v != 41 {
+		t.Fatalf("visits = %#v, want int 41", s.Values[visitsKey])
+	}
+	if u, ok := s.Values[userKey].(string); !ok || u != "alice" {
+		t.Fatalf("user = %#v, want alice", s.Values[userKey])
+	}
+	var user string
+	must0(t, st.db.read.QueryRow(`SELECT user FROM sessions WHERE id_hash = ?`, idHash(s.ID)).Scan(&user))
+	if user != "alice" {
+		t.Fatalf("user column = %q", user)
+	}
+	// Signing out the user in the values (not the session) clears the column.
+	delete(s.Values, userKey)
+	must0(t, st.Save(requestWith(ck), httptest.NewRecorder(), s))
+	if got := must(st.Get(requestWith(ck), cookieName)); got.Values[userKey] != nil || got.Values[visitsKey] != 41 {
+		t.Fatalf("after saving without a user: %v", got.Values)
+	}
+}
+
+// The data column is JSON that gives back exactly what was stored, and what
+// it could not give back is refused at Save.
+func TestValuesEncoding(t *testing.T) {
+	in := map[any]any{"visits": 41, "name": "x", "ok": true, "none": nil}
+	data := must(encodeValues(in))
+	out := must(decodeValues(data))
+	if len(out) != len(in) {
+		t.Fatalf("%s decoded to %v", data, out)
+	}
+	for k, v := range in {
+		if out[k] != v {
+			t.Errorf("%q: %#v came back as %#v", k, v, out[k])
+		}
+	}
+	for _, bad := range []map[any]any{{"f": 1.5}, {"t": time.Now()}, {"m": map[string]int{}}, {1: "int key"}} {
+		if _, err := encodeValues(bad); err == nil {
+			t.Errorf("encodeValues(%v) did not refuse it", bad)
+		}
+	}
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	r := requestWith(nil)
+	s := must(st.New(r, cookieName))
+	s.Values["when"] = time.Now()
+	if err := st.Save(r, httptest.NewRecorder(), s); err == nil {
+		t.Error("Save stored a value that would not come back as it went in")
+	}
+}
+
+func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
+	st, clock := newTestStore(t, time.Hour, 24*time.Hour)
+	must0(t, newSQLiteUsers(st.db, st.logger).CreateUser(t.Context(), "bob", []byte("hash")))
+	login := func(user, agent string) *http.Cookie {
+		r := httptest.NewRequest("POST", "/login", nil)
+		r.Header.Set("User-Agent", agent)
+		s := must(st.New(r, cookieName))
+		s.Values[userKey] = user
+		w := httptest.NewRecorder()
+		must0(t, st.Save(r, w, s))
+		clock.advance(time.Second)
+		return w.Result().Cookies()[0]
+	}
+	laptop := login("alice", "Laptop/1.0")
+	phone := login("alice", "Phone/2.0")
+	bobs := login("bob", "Bob/1.0")
+	newSession(t, st, map[any]any{visitsKey: 1}) // anonymous
+
+	current := must(st.Get(requestWith(phone), cookieName))
+	list := must(st.UserSessions(t.Context(), "alice", current.ID))
+	if len(list) != 2 {
+		t.Fatalf("alice has %d sessions listed, want 2: %+v", len(list), list)
+	}
+	if list[0].UserAgent != "Phone/2.0" || !list[0].Current || list[1].UserAgent != "Laptop/1.0" || list[1].Current {
+		t.Fatalf("list = %+v, want the phone (current) then the laptop", list)
+	}
+	if list[1].Created.IsZero() || list[1].LastSeen.Before(list[1].Created) || !list[1].Expires.After(list[1].LastSeen) {
+		t.Fatalf("times of a listed session: %+v", list[1])
+	}
+
+	// Everything but the current one.
+	must0(t, st.DeleteUserSessions(t.Context(), "alice", current.ID))
+	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {
+		t.Fatal("the laptop's session survived DeleteUserSessions")
+	}
+	if s := must(st.Get(requestWith(phone), cookieName)); s.IsNew {
+		t.Fatal("DeleteUserSessions deleted the session it was told to keep")
+	}
+	// Everything.
+	must0(t, st.DeleteUserSessions(t.Context(), "alice", ""))
+	if s := must(st.Get(requestWith(phone), cookieName)); !s.IsNew {
+		t.Fatal("the current session survived DeleteUserSessions(\"\")")
+	}
+	if s := must(st.Get(requestWith(bobs), cookieName)); s.IsNew {
+		t.Fatal("deleting alice's sessions deleted bob's")
+	}
+	if n := countSessions(t, st); n != 2 {
+		t.Fatalf("%d sessions left, want bob's and the anonymous one", n)
+	}
+}
+
+func TestSQLiteUsers(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+	users := newSQLiteUsers(db, slog.New(slog.DiscardHandler))
+	ctx := t.Context()
+	must0(t, users.CreateUser(ctx, "alice", []byte("hash-1")))
+	if err := users.CreateUser(ctx, "alice", []byte("hash-2")); !errors.Is(err, errUserExists) {
+		t.Errorf("CreateUser(alice) again: %v, want errUserExists", err)
+	}
+	u, err := users.FindUser(ctx, "alice")
+	if err != nil || u.Name != "alice" || string(u.Hash) != "hash-1" || u.CreatedAt.IsZero() {
+		t.Fatalf("FindUser = %+v, %v", u, err)
+	}
+	if _, err := users.FindUser(ctx, "mallory"); !errors.Is(err, errNoUser) {
+		t.Errorf("FindUser(unknown) = %v, want errNoUser", err)
+	}
+	must0(t, users.SetPassword(ctx, "alice", []byte("hash-3")))
+	if u := must(users.FindUser(ctx, "alice")); string(u.Hash) != "hash-3" {
+		t.Errorf("after SetPassword the hash is %q", u.Hash)
+	}
+	if err := users.SetPassword(ctx, "mallory", []byte("x")); !errors.Is(err, errNoUser) {
+		t.Errorf("SetPassword(unknown) = %v, want errNoUser", err)
+	}
+}
+
+// Two sign-ups racing for one name: exactly one wins.
+func TestCreateUserRace(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+	users := newSQLiteUsers(db, slog.New(slog.DiscardHandler))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, taken := 0, 0
+	for range 20 {
+		wg.Go(func() {
+			err := users.CreateUser(t.Context(), "carol", []byte("hash"))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, errUserExists):
+				taken++
+			default:
+				t.Errorf("CreateUser: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || taken != 19 {
+		t.Fatalf("%d sign-ups won and %d were told the name is taken, want 1 and 19", wins, taken)
+	}
+}
+
+// Without SESSION_SECRET the secret is made once and kept in the database;
+// with it, the environment wins.
+func TestSecretKeptInDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	noEnv := func(string) string { return "" }
+	db := openTestDB(t, path)
+	first := must(sessionSecrets(t.Context(), noEnv, db, logger))
+	db.Close()
+	db = openTestDB(t, path)
+	second := must(sessionSecrets(t.Context(), noEnv, db, logger))
+	if len(first) != 1 || len(first[0]) < minSecretBytes || !bytes.Equal(first[0], second[0]) {
+		t.Fatal("the secret made on first start is not the one used on the second")
+	}
+	if !strings.Contains(logs.String(), "made a new secret") || !strings.Contains(logs.String(), "using the secret stored") {
+		t.Errorf("want one warning that made the secret and one that reused it:\n%s", logs)
+	}
+	env := must(sessionSecrets(t.Context(), func(string) string { return testSecret }, db, logger))
+	if !bytes.Equal(env[0], must(decodeBase64(testSecret))) {
+		t.Fatal("SESSION_SECRET did not win over the stored secret")
+	}
+	if strings.Contains(logs.String(), base64.StdEncoding.EncodeToString(first[0])) {
+		t.Fatal("the log holds the secret")
+	}
+}
+
+// When the database fails, the store says so (handlers then answer 503),
+// logs it once, and never names the session in the log.
+func TestStoreErrors(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	logs := &syncBuffer{}
+	st.logger = slog.New(slog.NewTextHandler(logs, nil))
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+	s := must(st.Get(requestWith(ck), cookieName))
+	st.db.Close()
+
+	if _, err := st.Get(requestWith(ck), cookieName); err == nil {
+		t.Error("Get on a closed database returned no error")
+	}
+	if err := st.Save(requestWith(ck), httptest.NewRecorder(), s); err == nil {
+		t.Error("Save on a closed database returned no error")
+	}
+	w := httptest.NewRecorder()
+	if err := st.Save(requestWith(nil), w, must(st.New(requestWith(nil), cookieName))); err == nil || w.Header().Get("Set-Cookie") != "" {
+		t.Errorf("Save of a new session on a closed database: %v, Set-Cookie %q; want an error and no cookie", err, w.Header().Get("Set-Cookie"))
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 3 {
+		t.Errorf("%d error lines for 3 failures:\n%s", n, logs)
+	}
+	for _, secret := range []string{ck.Value, s.ID, hex.EncodeToString(idHash(s.ID))} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log names the session:\n%s", logs)
+		}
+	}
+	if err := st.db.Ping(t.Context()); err == nil {
+		t.Error("Ping on a closed database returned no error")
+	}
+}
+
+// Many goroutines create, read, update, renew and delete sessions at once,
+// with two pools on one file: no error (no "database is locked"), no mixing.
+func TestStoreConcurrency(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	st.now = time.Now
+	st.life.touchEvery = 0 // every read also writes: the worst case
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			ck := newSession(t, st, map[any]any{visitsKey: 0})
+			for i := 1; i <= 20; i++ {
+				s, err := st.Get(requestWith(ck), cookieName)
+				if err != nil {
+					t.Errorf("goroutine %d: Get: %v", g, err)
+					return
+				}
+				if s.IsNew || s.Values[visitsKey] != i-1 {
+					t.Errorf("goroutine %d: read %v (new=%v), want visits %d", g, s.Values[visitsKey], s.IsNew, i-1)
+					return
+				}
+				s.Values[visitsKey] = i
+				if i%7 == 0 { // now and then a new id, as at login
+					if err := st.RenewID(requestWith(ck), s); err != nil {
+						t.Errorf("goroutine %d: RenewID: %v", g, err)
+						return
+					}
+				}
+				w := httptest.NewRecorder()
+				if err := st.Save(requestWith(ck), w, s); err != nil {
+					t.Errorf("goroutine %d: Save: %v", g, err)
+					return
+				}
+				if c := w.Result().Cookies(); len(c) == 1 {
+					ck = c[0]
+				}
+			}
+			if _, err := st.Sweep(t.Context(), time.Now()); err != nil {
+				t.Errorf("goroutine %d: Sweep: %v", g, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := countSessions(t, st); n != 32 {
+		t.Errorf("%d sessions left, want 32 (one per goroutine)", n)
+	}
+}
+
+func TestRunSweeperStopsWithContext(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { st.RunSweeper(ctx, time.Millisecond); close(done) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunSweeper did not stop when its context was cancelled")
+	}
+}
+
+func userVersion(t testing.TB, db *sql.DB) int {
+	t.Helper()
+	var v int
+	must0(t, db.QueryRow("PRAGMA user_version").Scan(&v))
+	return v
+}
+
+func must0(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(fmt.Errorf("unexpected error: %w", err))
+	}
+}
