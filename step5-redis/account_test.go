@@ -1,0 +1,356 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Tests of what step 4 adds for the signed-in user: GET /sessions,
+// POST /logout-all and POST /password.
+
+// signInFrom signs user in from a new client whose browser says agent: the
+// store keeps the User-Agent of the request that made the session.
+func signInFrom(t *testing.T, ts *testServer, user, password, agent string) *client {
+	t.Helper()
+	c := newClient(t, ts)
+	body := `{"username":"` + user + `","password":"` + password + `"}`
+	r := c.do("POST", "/login", strings.NewReader(body), map[string]string{"Content-Type": "application/json", "User-Agent": agent})
+	wantStatus(t, r, http.StatusOK)
+	return c
+}
+
+func TestSessionsList(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	laptop := signInFrom(t, ts, "alice", "wonderland", "Laptop-Browser/1.0")
+	phone := signInFrom(t, ts, "alice", "wonderland", "Phone-Browser/2.0")
+	signInFrom(t, ts, "bob", "the-builder", "Bob-Browser/3.0")
+
+	r := phone.get("/sessions")
+	wantStatus(t, r, http.StatusOK)
+	m := r.json(t)
+	list, _ := m["sessions"].([]any)
+	// Three: the sign-up's, the laptop's and the phone's.
+	if m["user"] != "alice" || len(list) != 3 {
+		t.Fatalf("/sessions = %s, want alice's 3 sessions", r.Body)
+	}
+	current, agents := 0, map[string]bool{}
+	for _, item := range list {
+		s := item.(map[string]any)
+		for _, key := range []string{"created_at", "last_seen", "expires_at"} {
+			if _, ok := s[key].(string); !ok {
+				t.Errorf("a session has no %s: %v", key, s)
+			}
+		}
+		agents[s["user_agent"].(string)] = true
+		if s["current"] == true {
+			current++
+			if s["user_agent"] != "Phone-Browser/2.0" {
+				t.Errorf("the current session is %v, want the phone's", s["user_agent"])
+			}
+		}
+	}
+	if current != 1 || !agents["Laptop-Browser/1.0"] || agents["Bob-Browser/3.0"] {
+		t.Errorf("%d sessions are marked current (want 1), browsers %v (want the laptop's, not bob's)", current, agents)
+	}
+
+	page := phone.do("GET", "/sessions", nil, map[string]string{"Accept": "text/html"})
+	wantStatus(t, page, http.StatusOK)
+	for _, want := range []string{"Laptop-Browser/1.0", "Phone-Browser/2.0", "this browser", `action="/logout-all"`, `href="/password"`} {
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("the sessions page lacks %q:\n%s", want, page.Body)
+		}
+	}
+	for _, c := range []*client{laptop, phone} {
+		for _, body := range []string{r.Body, page.Body} {
+			if strings.Contains(body, c.sessionCookie()) || strings.Contains(body, "Bob-Browser") {
+				t.Errorf("/sessions shows a cookie or another user's session:\n%s", body)
+			}
+		}
+	}
+	home := phone.do("GET", "/", nil, map[string]string{"Accept": "text/html"})
+	if !strings.Contains(home.Body, `href="/sessions"`) || !strings.Contains(home.Body, `href="/password"`) {
+		t.Errorf("the home page of a signed-in user does not link to /sessions and /password:\n%s", home.Body)
+	}
+
+	wantStatus(t, newClient(t, ts).get("/sessions"), http.StatusUnauthorized)
+}
+
+// The ids never show, even to a test that knows the secret.
+func TestSessionsListShowsNoID(t *testing.T) {
+	ts := startServer(t, map[string]string{"SESSION_SECRET": testSecret})
+	signUpUsers(t, ts)
+	c := signInFrom(t, ts, "alice", "wonderland", "Test/1.0")
+	id, ok := decodeWith(t, testSecret, c.sessionCookie())
+	if !ok {
+		t.Fatal("the cookie does not verify with the test secret")
+	}
+	for _, accept := range []string{"application/json", "text/html"} {
+		body := c.do("GET", "/sessions", nil, map[string]string{"Accept": accept}).Body
+		if strings.Contains(body, id) || strings.Contains(body, c.sessionCookie()) {
+			t.Errorf("/sessions (%s) shows the session id:\n%s", accept, body)
+		}
+	}
+}
+
+// logout-all from one browser signs the user out of every browser, this one
+// included, and nobody else.
+func TestLogoutAll(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+	bob := signInFrom(t, ts, "bob", "the-builder", "C")
+	copied := newClient(t, ts)
+	copied.setSessionCookie(a.sessionCookie())
+
+	r := a.do("POST", "/logout-all", nil, jsonHeaders)
+	wantStatus(t, r, http.StatusOK)
+	if ck := setCookie(r); ck == nil || !strings.Contains(r.Header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("logout-all Set-Cookie = %q, want the cookie expired", r.Header.Get("Set-Cookie"))
+	}
+	if got := r.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("logout-all Clear-Site-Data = %q", got)
+	}
+	for name, c := range map[string]*client{"this browser": a, "the other browser": b, "a copied cookie": copied} {
+		if got := c.whoami(); got != "" {
+			t.Errorf("after logout-all, %s is still signed in as %q", name, got)
+		}
+	}
+	if got := bob.whoami(); got != "bob" {
+		t.Errorf("alice's logout-all signed bob out (/me = %q)", got)
+	}
+
+	// From a browser: a form, and back to the home page.
+	c := signInFrom(t, ts, "alice", "wonderland", "D")
+	r = c.postForm("/logout-all", nil)
+	wantStatus(t, r, http.StatusSeeOther)
+	if r.Header.Get("Location") != "/" || c.whoami() != "" {
+		t.Errorf("form logout-all: Location %q, still signed in: %v", r.Header.Get("Location"), c.whoami() != "")
+	}
+
+	wantStatus(t, newClient(t, ts).do("POST", "/logout-all", nil, jsonHeaders), http.StatusUnauthorized)
+	wantStatus(t, a.get("/logout-all"), http.StatusMethodNotAllowed)
+}
+
+func (c *client) changePassword(current, next string) response {
+	c.t.Helper()
+	return c.postJSON("/password", map[string]string{"current_password": current, "new_password": next})
+}
+
+// A password change signs out every other session of the user and gives
+// this one a new id.
+func TestPasswordChange(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+	bob := signInFrom(t, ts, "bob", "the-builder", "C")
+	before := a.sessionCookie()
+	copied := newClient(t, ts)
+	copied.setSessionCookie(before)
+
+	r := a.changePassword("wonderland", "looking-glass")
+	wantStatus(t, r, http.StatusOK)
+	if r.json(t)["user"] != "alice" {
+		t.Errorf("POST /password answered %s", r.Body)
+	}
+	if ck := setCookie(r); ck == nil || ck.Value == before || ck.Value == "" {
+		t.Fatal("the password change did not give this session a new id")
+	}
+	if got := a.whoami(); got != "alice" {
+		t.Fatalf("after the change this browser is signed in as %q, want alice", got)
+	}
+	for name, c := range map[string]*client{"the other browser": b, "the old cookie of this one": copied} {
+		if got := c.whoami(); got != "" {
+			t.Errorf("after the change %s is still signed in as %q", name, got)
+		}
+	}
+	if got := bob.whoami(); got != "bob" {
+		t.Errorf("alice's password change signed bob out")
+	}
+	if list := a.get("/sessions").json(t)["sessions"].([]any); len(list) != 1 {
+		t.Errorf("after the change alice has %d sessions, want 1", len(list))
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusUnauthorized)
+	wantStatus(t, newClient(t, ts).login("alice", "looking-glass"), http.StatusOK)
+
+	// From a browser: the form, then the list of sessions.
+	page := a.do("GET", "/password", nil, map[string]string{"Accept": "text/html"})
+	if !strings.Contains(page.Body, `name="current_password"`) || !strings.Contains(page.Body, `name="new_password"`) {
+		t.Errorf("the password page lacks its fields:\n%s", page.Body)
+	}
+	r = a.postForm("/password", url.Values{"current_password": {"looking-glass"}, "new_password": {"through-the-mirror"}})
+	wantStatus(t, r, http.StatusSeeOther)
+	if r.Header.Get("Location") != "/sessions" {
+		t.Errorf("form password change: Location %q, want /sessions", r.Header.Get("Location"))
+	}
+	if got := a.whoami(); got != "alice" {
+		t.Errorf("after a form change /me = %q", got)
+	}
+}
+
+func TestPasswordChangeRefusals(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+
+	for _, tc := range []struct {
+		name, current, next string
+		want                int
+		wantInError         string
+	}{
+		{"wrong current password", "not-wonderland", "looking-glass", 401, "incorrect"},
+		{"new password too short", "wonderland", "short", 400, "at least 8"},
+		{"new password too long", "wonderland", strings.Repeat("x", 73), 400, "at most 72"},
+		{"nothing sent", "", "", 400, "at least 8"},
+	} {
+		r := a.changePassword(tc.current, tc.next)
+		wantStatus(t, r, tc.want)
+		if msg, _ := r.json(t)["error"].(string); !strings.Contains(msg, tc.wantInError) {
+			t.Errorf("%s: error %q does not say %q", tc.name, msg, tc.wantInError)
+		}
+		if setCookie(r) != nil {
+			t.Errorf("%s: a refused change set a cookie", tc.name)
+		}
+	}
+	if a.whoami() != "alice" || b.whoami() != "alice" {
+		t.Fatal("a refused password change signed a session out")
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+
+	form := a.postForm("/password", url.Values{"current_password": {"guess"}, "new_password": {"looking-glass"}})
+	wantStatus(t, form, http.StatusUnauthorized)
+	if !strings.Contains(form.Body, "current password is incorrect") || !strings.Contains(form.Body, `action="/password"`) {
+		t.Errorf("a refused form change does not show the form and the reason:\n%s", form.Body)
+	}
+
+	wantStatus(t, newClient(t, ts).changePassword("wonderland", "looking-glass"), http.StatusUnauthorized)
+	wantStatus(t, newClient(t, ts).get("/password"), http.StatusUnauthorized)
+	malformed := a.do("POST", "/password", strings.NewReader(`{"current_password":`), map[string]string{"Content-Type": "application/json"})
+	wantStatus(t, malformed, http.StatusBadRequest)
+}
+
+// Wrong current passwords are counted as failed logins: a thief with a
+// session cannot guess the password through /password faster than through
+// /login, and after 5 failures the right one is refused too.
+func TestPasswordChangeIsThrottled(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	for i := range maxFailures {
+		wantStatus(t, a.changePassword("guess-"+string(rune('a'+i)), "looking-glass"), http.StatusUnauthorized)
+	}
+	r := a.changePassword("wonderland", "looking-glass")
+	wantThrottled(t, r)
+	wantThrottled(t, newClient(t, ts).login("alice", "wonderland"))
+	if a.whoami() != "alice" {
+		t.Fatal("throttling signed the session out")
+	}
+}
+
+// overlapStore pauses a GET /visits between reading its session and saving
+// it, so that a test can make another request in between. Everything else
+// goes to the real store.
+type overlapStore struct {
+	sessionStore
+	read, release chan struct{}
+}
+
+func (o *overlapStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	s, err := o.sessionStore.Get(r, name)
+	if r.URL.Path == "/visits" {
+		o.read <- struct{}{}
+		<-o.release
+	}
+	return s, err
+}
+
+// A request that read the session before a logout (or logout-all, or a
+// password change) and saves after it does not bring the session back, even
+// when the two run on two instances of the app.
+func TestOverlappingRequestsDoNotResurrect(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sever func(c *client) response
+	}{
+		{"logout", func(c *client) response { return c.do("POST", "/logout", nil, jsonHeaders) }},
+		{"logout-all", func(c *client) response { return c.do("POST", "/logout-all", nil, jsonHeaders) }},
+		{"password change", func(c *client) response { return c.changePassword("wonderland", "looking-glass") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+			rs := startRedis(t)
+			cfg := config{secureCookies: true, idleTimeout: 30 * time.Minute, maxLifetime: 24 * time.Hour}
+			secrets := [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+			// Two instances, one Redis, one database: the slow request runs
+			// on A, the logout on B.
+			store := &overlapStore{
+				sessionStore: NewRedisStore(rs.client(), secrets, cfg, logger),
+				read:         make(chan struct{}), release: make(chan struct{}),
+			}
+			hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
+			defer hs.Close()
+			storeB := NewRedisStore(rs.client(), secrets, cfg, logger)
+			hsB := httptest.NewServer(newServer(logger, storeB, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
+			defer hsB.Close()
+
+			slow := newClient(t, &testServer{URL: hs.URL})
+			wantStatus(t, slow.signup("alice", "wonderland"), http.StatusCreated)
+			other := newClient(t, &testServer{URL: hsB.URL}) // the same session, in a second tab, on B
+			other.setSessionCookie(slow.sessionCookie())
+
+			done := make(chan response)
+			go func() { done <- slow.get("/visits") }() // reads the session, then waits
+			<-store.read
+			wantStatus(t, tc.sever(other), http.StatusOK) // the session is deleted...
+			close(store.release)                          // ...and the slow request saves
+			late := <-done
+			wantStatus(t, late, http.StatusOK)
+			if setCookie(late) != nil {
+				t.Errorf("the late save set a cookie: %q", late.Header.Get("Set-Cookie"))
+			}
+
+			n := countSessions(t, storeB)
+			want := 0
+			if tc.name == "password change" {
+				want = 1 // the session that changed the password, under its new id
+			}
+			if n != want {
+				t.Fatalf("%d sessions in Redis, want %d: the late save brought one back", n, want)
+			}
+			if got := slow.whoami(); got != "" {
+				t.Fatalf("the deleted session is signed in again as %q", got)
+			}
+		})
+	}
+}
+
+// A page on another site cannot make the browser sign out everywhere or
+// change the password (CSRF): 403, and nothing changes.
+func TestAccountRoutesRefuseCrossOrigin(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+	cross := map[string]string{"Content-Type": "application/json", "Accept": "application/json", "Sec-Fetch-Site": "cross-site"}
+	wantStatus(t, a.do("POST", "/logout-all", nil, cross), http.StatusForbidden)
+	body := `{"current_password":"wonderland","new_password":"looking-glass"}`
+	wantStatus(t, a.do("POST", "/password", strings.NewReader(body), cross), http.StatusForbidden)
+	if a.whoami() != "alice" || b.whoami() != "alice" {
+		t.Fatal("a cross-site request signed a session out")
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+}

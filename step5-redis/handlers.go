@@ -1,0 +1,516 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// loginFailed is the one answer to every failed login: wrong password,
+// unknown user, missing field. Different messages would tell an attacker
+// which usernames exist.
+const loginFailed = "invalid username or password"
+
+// handleHome shows the login form, or who is signed in.
+func handleHome(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		user, _ := s.Values[userKey].(string)
+		created, expires := sessionTimes(s)
+		render(w, http.StatusOK, "home.html", page{Title: "Home", User: user, Created: created, Expires: expires})
+	})
+}
+
+// handleVisits counts this visitor's visits in the server-side session. It
+// is the one route that gives an anonymous visitor a session.
+func handleVisits(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		visits, _ := s.Values[visitsKey].(int)
+		visits++
+		s.Values[visitsKey] = visits
+		if err := s.Save(r, w); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if wantsJSON(r, false) {
+			writeJSON(w, http.StatusOK, map[string]int{"visits": visits})
+			return
+		}
+		user, _ := s.Values[userKey].(string)
+		render(w, http.StatusOK, "visits.html", page{Title: "Visits", User: user, Visits: visits})
+	})
+}
+
+// handleLogin checks the credentials and signs the user in, in a session
+// with a new id. Every failure costs one bcrypt comparison and gets the
+// same answer, whether the user exists or not.
+func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		creds, err := readCredentials(r)
+		if err != nil {
+			badRequest(w, r, err)
+			return
+		}
+		username := foldUsername(creds.Username)
+		key := throttle.key(r, username)
+		if ok, retryAfter := throttle.allow(key); !ok {
+			tooManyFailures(w, r, retryAfter)
+			return
+		}
+		// From here on every way out ends the attempt; one that ends in an
+		// error counts as failed too, as it may have been a guess.
+		u, err := users.FindUser(r.Context(), username)
+		if err != nil && !errors.Is(err, errNoUser) {
+			throttle.failed(key)
+			usersFailed(w, r)
+			return
+		}
+		match, err := hasher.Compare(r.Context(), u.Hash, creds.Password) // u.Hash is nil for no user
+		if err != nil {
+			throttle.failed(key)
+			hashingFailed(w, r)
+			return
+		}
+		if !match {
+			throttle.failed(key)
+			loginFailure(w, r)
+			return
+		}
+		throttle.succeeded(key)
+		if err := signIn(w, r, store, username); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if wantsJSON(r, apiByDefault(r)) {
+			writeJSON(w, http.StatusOK, map[string]string{"user": username})
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+}
+
+// signIn puts username in the request's session, under a new id.
+func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) error {
+	s, err := store.Get(r, cookieName)
+	if err != nil {
+		return err
+	}
+	// A new id at every login: an id that someone planted in this browser
+	// before (session fixation) is worth nothing after it.
+	if err := store.RenewID(r, s); err != nil {
+		return err
+	}
+	s.Values[userKey] = username
+	return s.Save(r, w)
+}
+
+func loginFailure(w http.ResponseWriter, r *http.Request) {
+	if wantsJSON(r, apiByDefault(r)) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": loginFailed})
+		return
+	}
+	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
+}
+
+// tooManyFailures answers 429 once a username has failed too often from
+// this address. Retry-After is in whole seconds, rounded up.
+func tooManyFailures(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
+	writeError(w, r, http.StatusTooManyRequests, "too many failed logins, please try again later")
+}
+
+// handleSignupPage shows the signup form.
+func handleSignupPage(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		user, _ := s.Values[userKey].(string)
+		render(w, http.StatusOK, "signup.html", page{Title: "Sign up", User: user})
+	})
+}
+
+// handleSignup creates an account and signs it in, in a session with a new id.
+func handleSignup(store sessionStore, users userStore, hasher *hasher) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		creds, err := readCredentials(r)
+		if err != nil {
+			badRequest(w, r, err)
+			return
+		}
+		username := foldUsername(creds.Username)
+		invalid := map[string]string{}
+		if msg := validateUsername(username); msg != "" {
+			invalid["username"] = msg
+		}
+		if msg := validatePassword(creds.Password); msg != "" {
+			invalid["password"] = msg
+		}
+		if len(invalid) > 0 {
+			signupFailure(w, r, http.StatusBadRequest, creds.Username, invalid)
+			return
+		}
+		hash, err := hasher.Hash(r.Context(), creds.Password)
+		if err != nil {
+			hashingFailed(w, r)
+			return
+		}
+		if err := users.CreateUser(r.Context(), username, hash); err != nil {
+			if errors.Is(err, errUserExists) {
+				signupFailure(w, r, http.StatusConflict, creds.Username, map[string]string{"username": err.Error()})
+				return
+			}
+			usersFailed(w, r)
+			return
+		}
+		if err := signIn(w, r, store, username); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if wantsJSON(r, apiByDefault(r)) {
+			writeJSON(w, http.StatusCreated, map[string]string{"user": username})
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+}
+
+// signupFailure answers which rules the form broke: one message for API
+// clients, the form again with each message next to its field for browsers.
+func signupFailure(w http.ResponseWriter, r *http.Request, status int, username string, invalid map[string]string) {
+	if wantsJSON(r, apiByDefault(r)) {
+		var msgs []string
+		for _, field := range []string{"username", "password"} {
+			if msg, ok := invalid[field]; ok {
+				msgs = append(msgs, msg)
+			}
+		}
+		writeJSON(w, status, map[string]string{"error": strings.Join(msgs, "; ")})
+		return
+	}
+	render(w, status, "signup.html", page{Title: "Sign up", Username: username, FieldErrors: invalid})
+}
+
+// meResponse is the answer of /me.
+type meResponse struct {
+	User      string `json:"user"`
+	CreatedAt string `json:"created_at"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// handleMe says who is signed in, and until when.
+func handleMe(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		user, ok := s.Values[userKey].(string)
+		if !ok {
+			writeError(w, r, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		created, expires := sessionTimes(s)
+		writeJSON(w, http.StatusOK, meResponse{
+			User:      user,
+			CreatedAt: created.UTC().Format(time.RFC3339),
+			ExpiresAt: expires.UTC().Format(time.RFC3339),
+		})
+	})
+}
+
+// sessionsResponse is the answer of /sessions.
+type sessionsResponse struct {
+	User     string            `json:"user"`
+	Sessions []sessionResponse `json:"sessions"`
+}
+
+// sessionResponse is one session in it.
+type sessionResponse struct {
+	CreatedAt string `json:"created_at"`
+	LastSeen  string `json:"last_seen"`
+	ExpiresAt string `json:"expires_at"`
+	UserAgent string `json:"user_agent"`
+	Current   bool   `json:"current"`
+}
+
+// handleSessions lists the signed-in user's sessions: when each began, when
+// it was last used, in which browser, and which one is this. Never an id:
+// the list is something to look at, not a way to take over a session.
+func handleSessions(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		user, ok := s.Values[userKey].(string)
+		if !ok {
+			writeError(w, r, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		list, err := store.UserSessions(r.Context(), user, s.ID)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if wantsJSON(r, false) {
+			resp := sessionsResponse{User: user, Sessions: make([]sessionResponse, 0, len(list))}
+			for _, si := range list {
+				resp.Sessions = append(resp.Sessions, sessionResponse{
+					CreatedAt: si.Created.UTC().Format(time.RFC3339),
+					LastSeen:  si.LastSeen.UTC().Format(time.RFC3339),
+					ExpiresAt: si.Expires.UTC().Format(time.RFC3339),
+					UserAgent: si.UserAgent,
+					Current:   si.Current,
+				})
+			}
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+		render(w, http.StatusOK, "sessions.html", page{Title: "Your sessions", User: user, Sessions: list})
+	})
+}
+
+// handlePasswordPage shows the form that changes the password.
+func handlePasswordPage(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		user, ok := s.Values[userKey].(string)
+		if !ok {
+			writeError(w, r, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		render(w, http.StatusOK, "password.html", page{Title: "Change password", User: user})
+	})
+}
+
+// handlePassword changes the signed-in user's password. The current password
+// is asked for again, so that a session left open on a shared computer is not
+// enough to take the account, and it is checked as at login: throttled, with
+// the same counter. Then every other session of the user ends (whoever knew
+// the old password, or holds a copied cookie, is out) and this one gets a
+// new id.
+func handlePassword(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		change, err := readPasswordChange(r)
+		if err != nil {
+			badRequest(w, r, err)
+			return
+		}
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		username, ok := s.Values[userKey].(string)
+		if !ok {
+			writeError(w, r, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		if msg := validatePassword(change.New); msg != "" {
+			passwordFailure(w, r, http.StatusBadRequest, username, map[string]string{"new_password": "new " + msg})
+			return
+		}
+		key := throttle.key(r, username)
+		if ok, retryAfter := throttle.allow(key); !ok {
+			tooManyFailures(w, r, retryAfter)
+			return
+		}
+		u, err := users.FindUser(r.Context(), username)
+		if err != nil && !errors.Is(err, errNoUser) {
+			throttle.failed(key)
+			usersFailed(w, r)
+			return
+		}
+		match, err := hasher.Compare(r.Context(), u.Hash, change.Current)
+		if err != nil {
+			throttle.failed(key)
+			hashingFailed(w, r)
+			return
+		}
+		if !match {
+			throttle.failed(key)
+			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
+			return
+		}
+		throttle.succeeded(key)
+
+		hash, err := hasher.Hash(r.Context(), change.New)
+		if err != nil {
+			hashingFailed(w, r)
+			return
+		}
+		if err := users.SetPassword(r.Context(), username, hash); err != nil {
+			usersFailed(w, r)
+			return
+		}
+		if err := store.DeleteUserSessions(r.Context(), username, s.ID); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if err := store.RenewID(r, s); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if err := s.Save(r, w); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if wantsJSON(r, apiByDefault(r)) {
+			writeJSON(w, http.StatusOK, map[string]string{"user": username})
+			return
+		}
+		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+	})
+}
+
+// wrongPassword is the answer to a wrong current password.
+const wrongPassword = "current password is incorrect"
+
+// passwordFailure answers what is wrong with a password change: one message
+// for API clients, the form again for browsers.
+func passwordFailure(w http.ResponseWriter, r *http.Request, status int, user string, invalid map[string]string) {
+	if wantsJSON(r, apiByDefault(r)) {
+		var msgs []string
+		for _, field := range []string{"current_password", "new_password"} {
+			if msg, ok := invalid[field]; ok {
+				msgs = append(msgs, msg)
+			}
+		}
+		writeJSON(w, status, map[string]string{"error": strings.Join(msgs, "; ")})
+		return
+	}
+	render(w, status, "password.html", page{Title: "Change password", User: user, FieldErrors: invalid})
+}
+
+// handleLogout deletes the session on the server, so that a copy of the
+// cookie is worth nothing, and tells the browser to drop its cookies.
+func handleLogout(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
+		if err := s.Save(r, w); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		w.Header().Set("Clear-Site-Data", `"cookies"`)
+		if wantsJSON(r, apiByDefault(r)) {
+			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+}
+
+// handleLogoutAll signs the user out everywhere: every session of theirs is
+// deleted, this one included, so that no copy of any of their cookies, in
+// any browser, is worth anything.
+func handleLogoutAll(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, cookieName)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		user, ok := s.Values[userKey].(string)
+		if !ok {
+			writeError(w, r, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		if err := store.DeleteUserSessions(r.Context(), user, ""); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		s.Options.MaxAge = -1 // this session is gone already; this expires its cookie
+		if err := s.Save(r, w); err != nil {
+			storeFailed(w, r)
+			return
+		}
+		w.Header().Set("Clear-Site-Data", `"cookies"`)
+		if wantsJSON(r, apiByDefault(r)) {
+			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+}
+
+// pinger is what /healthz checks.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// healthzTimeout bounds the wait for a database connection: one that takes
+// longer is not working as far as any client can tell. (A lock held by
+// another process is waited for up to busyTimeout, inside SQLite.)
+const healthzTimeout = 2 * time.Second
+
+// handleHealthz answers 200 while the server, Redis and the database work,
+// and 503 when either does not answer: an instance that cannot reach Redis
+// signs nobody in, so a load balancer should send its clients elsewhere.
+func handleHealthz(store sessionStore, db pinger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthzTimeout)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			writeError(w, r, http.StatusServiceUnavailable, "the session store (Redis) is not answering")
+			return
+		}
+		if err := db.Ping(ctx); err != nil {
+			writeError(w, r, http.StatusServiceUnavailable, "the database is not answering")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// badRequest answers a *requestError with its status; anything else is 400.
+func badRequest(w http.ResponseWriter, r *http.Request, err error) {
+	var re *requestError
+	if errors.As(err, &re) {
+		writeError(w, r, re.status, re.msg)
+		return
+	}
+	writeError(w, r, http.StatusBadRequest, "bad request")
+}
+
+// storeFailed answers 503 when the session store cannot be used: never a
+// sign-in, never a stack trace.
+func storeFailed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, http.StatusServiceUnavailable, "sessions are temporarily unavailable, please try again shortly")
+}
+
+// usersFailed answers 503 when the user store cannot be used.
+func usersFailed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, http.StatusServiceUnavailable, "accounts are temporarily unavailable, please try again shortly")
+}
+
+// hashingFailed answers 503 to a request that gave up waiting for its turn
+// to run bcrypt (its client has most likely gone already).
+func hashingFailed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, http.StatusServiceUnavailable, "the server is busy, please try again shortly")
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// maxBodyBytes bounds every request body: nothing this app accepts is larger.
+const maxBodyBytes = 64 << 10
+
+// logRequests writes one line per request. It logs the path, never the query
+// string, headers or body: those may carry passwords, cookies or tokens.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Int("bytes", sw.bytes),
+			slog.Duration("duration", time.Since(start)),
+		)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// limitBody answers 413 to a body that says it is too large, and cuts off one
+// that turns out to be (the handlers then answer 413 too).
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBodyBytes {
+			writeError(w, r, http.StatusRequestEntityTooLarge, "request body too large (limit 64 KiB)")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseCrossOrigin answers 403 to a state-changing request (POST) that a
+// browser sends from another origin: a page elsewhere must not be able to
+// sign someone in, up or out with a form that posts here (CSRF). The
+// browser says where a request comes from in Sec-Fetch-Site, or in Origin;
+// requests with neither (curl, scripts) are let through: no browser, so no
+// victim's cookies. SameSite=Lax alone is not enough: it keeps the cookie
+// off POSTs from other sites, but another port or subdomain of this host
+// is the same site.
+func refuseCrossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusForbidden, "cross-origin request refused")
+	}))
+	return cop.Handler(next)
+}
+
+// securityHeaders: pages about who is signed in must not be cached (the Back
+// button after logout must not show them), framed, or sniffed.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for k, v := range securityHeaderValues {
+			h[k] = v // the values are shared and never changed: no copy per request
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var securityHeaderValues = http.Header{
+	"Cache-Control":           {"no-store"},
+	"X-Content-Type-Options":  {"nosniff"},
+	"X-Frame-Options":         {"DENY"},
+	"Referrer-Policy":         {"same-origin"},
+	"Content-Security-Policy": {"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// wantsJSON decides between JSON (API clients) and HTML (browsers): JSON when
+// the body is JSON or the Accept header prefers application/json to
+// text/html. When Accept does not choose (curl sends */*), fallback decides.
+func wantsJSON(r *http.Request, fallback bool) bool {
+	if isJSONBody(r) {
+		return true
+	}
+	j, h := acceptQuality(r.Header.Get("Accept"), "application/json"), acceptQuality(r.Header.Get("Accept"), "text/html")
+	if j != h {
+		return j > h
+	}
+	return fallback
+}
+
+// apiByDefault is the fallback for routes that answer JSON unless a browser
+// asks for a page, and for POSTs that are not form submissions.
+func apiByDefault(r *http.Request) bool {
+	return r.Method != http.MethodPost || !isFormBody(r)
+}
+
+func mediaType(r *http.Request) string {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt
+}
+
+func isJSONBody(r *http.Request) bool {
+	mt := mediaType(r)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func isFormBody(r *http.Request) bool {
+	mt := mediaType(r)
+	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
+}
+
+// acceptQuality is the q-value that an Accept header gives to a media type,
+// through its most specific matching range (type/sub, type/*, */*).
+func acceptQuality(accept, mediaType string) float64 {
+	typ, _, _ := strings.Cut(mediaType, "/")
+	best, bestSpecificity := 0.0, -1
+	for _, part := range strings.Split(accept, ",") {
+		rangeStr, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		rangeStr = strings.ToLower(strings.TrimSpace(rangeStr))
+		specificity := -1
+		switch {
+		case rangeStr == mediaType:
+			specificity = 2
+		case rangeStr == typ+"/*":
+			specificity = 1
+		case rangeStr == "*/*":
+			specificity = 0
+		}
+		if specificity < bestSpecificity || specificity < 0 {
+			continue
+		}
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(k, "q") {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					q = f
+				}
+			}
+		}
+		if specificity > bestSpecificity || q > best {
+			best, bestSpecificity = q, specificity
+		}
+	}
+	return best
+}
+
+// writeJSON writes v as the JSON body of a response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+var jsonContentType = []string{"application/json"}
+
+// writeError answers {"error": msg} to API clients and an error page to
+// browsers, with the same status.
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if wantsJSON(r, apiByDefault(r)) {
+		writeJSON(w, status, map[string]string{"error": msg})
+		return
+	}
+	render(w, status, "error.html", page{Title: http.StatusText(status), Error: msg})
+}

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Tests of what the database file and Redis promise: sessions outlive the
+// process, deadlines hold across restarts, the file holds no token, and a
+// crash loses nothing that was confirmed.
+
+// The deadlines are kept in Redis, as TTLs: a session that idles out while
+// the server is down is expired when it comes back.
+func TestIdleExpiryAcrossRestart(t *testing.T) {
+	env := map[string]string{"SESSION_SECRET": testSecret}
+	db := filepath.Join(t.TempDir(), "app.db")
+	args := []string{"-db", db, "-idle-timeout", "2s"}
+
+	first := startServer(t, env, args...)
+	signUpUsers(t, first)
+	idle := newClient(t, first)
+	idle.login("alice", "wonderland")
+	must0(t, first.stop())
+	time.Sleep(2500 * time.Millisecond) // longer than -idle-timeout, server down
+
+	second := startServer(t, env, args...)
+	idle.base = second.URL
+	fresh := newClient(t, second)
+	fresh.login("bob", "the-builder")
+	must0(t, second.stop())
+
+	third := startServer(t, env, args...) // at once: fresh has not idled
+	idle.base, fresh.base = third.URL, third.URL
+	if got := fresh.whoami(); got != "bob" {
+		t.Errorf("a session used just before a restart is signed in as %q after it, want bob", got)
+	}
+	if got := idle.whoami(); got != "" {
+		t.Errorf("a session idle for longer than -idle-timeout across a restart is still signed in as %q", got)
+	}
+}
+
+func TestAbsoluteExpiryAcrossRestart(t *testing.T) {
+	env := map[string]string{"SESSION_SECRET": testSecret}
+	db := filepath.Join(t.TempDir(), "app.db")
+	args := []string{"-db", db, "-max-lifetime", "3s", "-idle-timeout", "1m"}
+
+	first := startServer(t, env, args...)
+	signUpUsers(t, first)
+	c := newClient(t, first)
+	c.login("alice", "wonderland")
+	signedIn := time.Now()
+	must0(t, first.stop())
+
+	second := startServer(t, env, args...)
+	c.base = second.URL
+	if got := c.whoami(); got != "alice" {
+		t.Fatalf("right after a restart /me = %q, want alice", got)
+	}
+	for time.Since(signedIn) < 3500*time.Millisecond {
+		c.whoami() // in use all along: the idle deadline never comes
+		time.Sleep(200 * time.Millisecond)
+	}
+	must0(t, second.stop())
+
+	third := startServer(t, env, args...)
+	c.base = third.URL
+	if got := c.whoami(); got != "" {
+		t.Fatalf("a session older than -max-lifetime is still signed in as %q after a restart", got)
+	}
+}
+
+// No sweeper: Redis deletes a session's key when its TTL, the time to its
+// deadline, runs out.
+func TestRedisExpiresSessions(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	ts := startServer(t, nil, "-db", db, "-idle-timeout", "1s")
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	c.login("alice", "wonderland")
+	for range 3 {
+		newClient(t, ts).get("/visits")
+	}
+	rdb := redisOf(t, db).client()
+	count := func() int { return len(rdb.Keys(t.Context(), "gosessions:session:*").Val()) }
+	if n := count(); n != 6 {
+		t.Fatalf("%d sessions after 2 sign-ups, a login and 3 visits, want 6", n)
+	}
+	waitFor(t, "Redis to expire the idle sessions", func() bool { return count() == 0 })
+	if got := c.whoami(); got != "" {
+		t.Fatalf("after its key expired the session still signs in %q", got)
+	}
+	must0(t, ts.stop())
+}
+
+// The database file, its -wal and its -shm hold no cookie value, no session
+// id, and no password: sessions are in Redis (TestRedisHoldsNoToken), the
+// users' passwords are bcrypt hashes.
+func TestDatabaseHoldsNoToken(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	ts := startServer(t, map[string]string{"SESSION_SECRET": testSecret}, "-db", db)
+	signUpUsers(t, ts)
+	var cookies []string
+	for i := range 10 {
+		c := newClient(t, ts)
+		c.get("/visits") // an anonymous session...
+		cookies = append(cookies, c.sessionCookie())
+		if i%2 == 0 {
+			c.login("alice", "wonderland") // ...and a signed-in one
+			cookies = append(cookies, c.sessionCookie())
+		}
+	}
+	check := func(when string) {
+		files := readDBFiles(t, db)
+		if len(files) == 0 {
+			t.Fatalf("%s: no database files at %s", when, db)
+		}
+		for _, password := range []string{"wonderland", "the-builder"} {
+			if bytes.Contains(files, []byte(password)) {
+				t.Errorf("%s: the database files contain the password %q", when, password)
+			}
+		}
+		for _, cookie := range cookies {
+			id, ok := decodeWith(t, testSecret, cookie)
+			if !ok {
+				t.Fatalf("a cookie does not verify with the test secret")
+			}
+			if bytes.Contains(files, []byte(cookie)) || bytes.Contains(files, []byte(id)) || bytes.Contains(files, []byte(idHash(id))) {
+				t.Fatalf("%s: the database files contain an issued cookie, session id or its hash", when)
+			}
+		}
+		if !bytes.Contains(files, []byte("$2a$")) {
+			t.Fatalf("%s: not even the users' bcrypt hashes are in the files: is this the database?", when)
+		}
+	}
+	check("while running")
+	must0(t, ts.stop())
+	check("after shutdown")
+}
+
+// raceEnabled says whether the test binary was built with -race; the crash
+// test builds the server the same way, so that the go command can reuse the
+// packages it has built already (SQLite takes a while to compile).
+var raceEnabled = false
+
+// The server is killed (SIGKILL: no shutdown, no checkpoint) while many
+// clients sign up and log in. Started again on the same file, the database
+// is intact and every sign-up that was answered 201 is there.
+func TestCrashSafety(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "server")
+	args := []string{"build", "-buildvcs=false", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Env = append(os.Environ(), "GOWORK=off") // this module on its own, as the tests run it
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "app.db")
+
+	first := startProcess(t, bin, "-db", db)
+	var (
+		mu         sync.Mutex
+		confirmed  []string // users whose sign-up got 201
+		serverErrs []string
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("user-%d-%d", w, i)
+				c := newClient(t, &testServer{URL: first.URL})
+				status, body, err := c.try("POST", "/signup", `{"username":"`+name+`","password":"password-`+name+`"}`)
+				if err != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				if status == http.StatusCreated {
+					confirmed = append(confirmed, name)
+				} else if status >= 500 {
+					serverErrs = append(serverErrs, fmt.Sprintf("signup %s: %d %s", name, status, body))
+				}
+				mu.Unlock()
+				if status, body, err = c.try("POST", "/login", `{"username":"`+name+`","password":"password-`+name+`"}`); err == nil && status >= 500 {
+					mu.Lock()
+					serverErrs = append(serverErrs, fmt.Sprintf("login %s: %d %s", name, status, body))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	// Kill it once enough sign-ups are confirmed, with requests in flight.
+	for {
+		mu.Lock()
+		n := len(confirmed)
+		mu.Unlock()
+		if n >= 60 {
+			break
+		}
+		if first.exited() {
+			t.Fatalf("the server died on its own:\n%s", first.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	first.kill()
+	close(stop)
+	wg.Wait()
+	for _, e := range serverErrs {
+		t.Errorf("before the crash: %s", e)
+	}
+
+	second := startProcess(t, bin, "-db", db)
+	c := newClient(t, &testServer{URL: second.URL})
+	wantStatus(t, c.get("/healthz"), http.StatusOK)
+
+	conn, err := sql.Open("sqlite3", dsn(db, nil))
+	must0(t, err)
+	defer conn.Close()
+	var integrity string
+	must0(t, conn.QueryRow(`PRAGMA integrity_check`).Scan(&integrity))
+	if integrity != "ok" {
+		t.Fatalf("PRAGMA integrity_check after the crash: %s", integrity)
+	}
+	var fk int
+	must0(t, conn.QueryRow(`SELECT count(*) FROM pragma_foreign_key_check`).Scan(&fk))
+	if fk != 0 {
+		t.Errorf("%d rows break a foreign key after the crash", fk)
+	}
+	found := map[string]bool{}
+	rows, err := conn.Query(`SELECT name FROM users`)
+	must0(t, err)
+	for rows.Next() {
+		var name string
+		must0(t, rows.Scan(&name))
+		found[name] = true
+	}
+	must0(t, rows.Err())
+	for _, name := range confirmed {
+		if !found[name] {
+			t.Errorf("user %s got 201 before the crash and is gone after it", name)
+		}
+	}
+	// And they can sign in (the first few: bcrypt is slow on purpose).
+	for _, name := range confirmed[:5] {
+		status, body, err := c.try("POST", "/login", `{"username":"`+name+`","password":"password-`+name+`"}`)
+		if err != nil || status != http.StatusOK {
+			t.Errorf("login as %s after the crash: %d %s %v", name, status, body, err)
+		}
+	}
+	t.Logf("%d sign-ups confirmed before the kill, %d users in the database after it", len(confirmed), len(found))
+}
+
+// try sends a JSON body and returns the status and body, or the transport
+// error (which a test that kills the server expects).
+func (c *client) try(method, path, body string) (int, string, error) {
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String(), err
+}
+
+// process is the server running as a child process.
+type process struct {
+	URL  string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+// startProcess runs the built server with args (and -addr 127.0.0.1:0, a
+// cheap bcrypt cost, the test secret and the redis-server of its -db) and
+// waits until it listens.
+func startProcess(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, withRedis(t, append([]string{"-addr", "127.0.0.1:0", "-bcrypt-cost", "4"}, args...))...)
+	cmd.Env = append(os.Environ(), "SESSION_SECRET="+testSecret)
+	stderr, err := cmd.StderrPipe()
+	must0(t, err)
+	must0(t, cmd.Start())
+	p := &process{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
+	listening := make(chan string, 1)
+	go func() {
+		addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			fmt.Fprintln(p.logs, sc.Text())
+			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+				listening <- m[1]
+			}
+		}
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	select {
+	case addr := <-listening:
+		p.URL = "http://" + addr
+		return p
+	case <-p.done:
+		t.Fatalf("the server exited before listening:\n%s", p.logs)
+	case <-ctx.Done():
+		t.Fatalf("the server did not listen within 30s:\n%s", p.logs)
+	}
+	return nil
+}
+
+// kill sends SIGKILL: the process ends at once, mid-request.
+func (p *process) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Many clients sign up, log in, read and write at once: no client ever sees
+// a 5xx (no "database is locked"), under -race.
+func TestParallelLoadHasNoServerErrors(t *testing.T) {
+	ts := startServer(t, nil)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 5 {
+				name := fmt.Sprintf("load-%d-%d", w, i)
+				c := newClient(t, ts)
+				status, body, err := c.try("POST", "/signup", `{"username":"`+name+`","password":"password-1"}`)
+				if err != nil || status != http.StatusCreated {
+					t.Errorf("signup %s: %d %s %v", name, status, body, err)
+					continue
+				}
+				other := newClient(t, ts)
+				for _, req := range []struct {
+					client             *client
+					method, path, body string
+				}{
+					{other, "POST", "/login", `{"username":"` + name + `","password":"password-1"}`},
+					{c, "GET", "/me", ""},
+					{c, "GET", "/visits", ""},
+					{other, "GET", "/visits", ""},
+					{c, "GET", "/sessions", ""},
+					{other, "GET", "/me", ""},
+					{c, "POST", "/logout", ""},
+				} {
+					status, body, err := req.client.try(req.method, req.path, req.body)
+					if err != nil || status >= 500 || strings.Contains(body, "locked") {
+						t.Errorf("%s %s as %s: %d %s %v", req.method, req.path, name, status, body, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Another process that holds the write lock (here: a connection of the
+// test's own, as the sqlite3 shell would) makes /healthz answer 503, and
+// 200 again once it lets go. Reads go on meanwhile: WAL lets them.
+func TestHealthzWhenDatabaseIsLocked(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	ts := startServer(t, nil, "-db", db)
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	c.login("alice", "wonderland")
+	wantStatus(t, c.get("/healthz"), http.StatusOK)
+
+	other, err := sql.Open("sqlite3", dsn(db, nil))
+	must0(t, err)
+	defer other.Close()
+	lock := must(other.Conn(t.Context()))
+	defer lock.Close()
+	must(lock.ExecContext(t.Context(), `BEGIN IMMEDIATE`)) // the write lock, held
+
+	r := c.get("/healthz")
+	wantStatus(t, r, http.StatusServiceUnavailable)
+	if msg, _ := r.json(t)["error"].(string); msg == "" || strings.Contains(msg, "locked") {
+		t.Errorf("/healthz with the database locked answered %q, want an error that does not leak SQLite's message", r.Body)
+	}
+	if got := c.whoami(); got != "alice" {
+		t.Errorf("/me with the database locked by another writer = %q, want alice: reads do not wait for the writer", got)
+	}
+	must(lock.ExecContext(t.Context(), `ROLLBACK`))
+	wantStatus(t, c.get("/healthz"), http.StatusOK)
+}

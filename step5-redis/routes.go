@@ -1,0 +1,19 @@
+package main
+
+import "github.com/gorilla/mux"
+
+// addRoutes is the whole outside of the app in one list.
+func addRoutes(r *mux.Router, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) {
+	r.Handle("/", handleHome(store)).Methods("GET", "HEAD")
+	r.Handle("/visits", handleVisits(store)).Methods("GET", "HEAD")
+	r.Handle("/signup", handleSignupPage(store)).Methods("GET", "HEAD")
+	r.Handle("/signup", handleSignup(store, users, hasher)).Methods("POST")
+	r.Handle("/login", handleLogin(store, users, hasher, throttle)).Methods("POST")
+	r.Handle("/me", handleMe(store)).Methods("GET", "HEAD")
+	r.Handle("/sessions", handleSessions(store)).Methods("GET", "HEAD")
+	r.Handle("/password", handlePasswordPage(store)).Methods("GET", "HEAD")
+	r.Handle("/password", handlePassword(store, users, hasher, throttle)).Methods("POST")
+	r.Handle("/logout", handleLogout(store)).Methods("POST")
+	r.Handle("/logout-all", handleLogoutAll(store)).Methods("POST")
+	r.Handle("/healthz", handleHealthz(store, db)).Methods("GET", "HEAD")
+}

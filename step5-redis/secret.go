@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// minSecretBytes is the shortest SESSION_SECRET accepted: 256 bits.
+const minSecretBytes = 32
+
+// sessionSecrets reads SESSION_SECRET: one or more comma-separated base64
+// secrets of at least 32 bytes. The first signs new cookies and all of them
+// verify, so a secret can be rotated without signing everybody out: put the
+// new one first, keep the old one after it until its cookies have expired.
+//
+// Unset, a random secret is made on first start and kept in the database,
+// next to the sessions, so that a restart keeps everyone signed in. Whoever
+// can read the file then has the secret too, but no session: the file holds
+// only hashes of the ids, and the secret cannot turn a hash into an id.
+func sessionSecrets(ctx context.Context, getenv func(string) string, db *database, logger *slog.Logger) ([][]byte, error) {
+	value, source := strings.TrimSpace(getenv("SESSION_SECRET")), "SESSION_SECRET"
+	if value == "" {
+		secret := make([]byte, minSecretBytes)
+		rand.Read(secret) // never fails: see crypto/rand.Read
+		stored, created, err := db.setting(ctx, "session_secret", base64.StdEncoding.EncodeToString(secret))
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Warn("SESSION_SECRET is not set: made a new secret and stored it in the database")
+		} else {
+			logger.Warn("SESSION_SECRET is not set: using the secret stored in the database")
+		}
+		value, source = stored, "the session secret in the database"
+	}
+	var secrets [][]byte
+	for i, part := range strings.Split(value, ",") {
+		secret, err := decodeBase64(strings.TrimSpace(part))
+		if err != nil {
+			// The error says which secret, never what it holds.
+			return nil, fmt.Errorf("%s: secret %d is not base64", source, i+1)
+		}
+		if len(secret) < minSecretBytes {
+			return nil, fmt.Errorf("%s: secret %d is %d bytes, want at least %d (try: openssl rand -base64 32)", source, i+1, len(secret), minSecretBytes)
+		}
+		secrets = append(secrets, secret)
+	}
+	return secrets, nil
+}
+
+// decodeBase64 accepts standard and URL-safe base64, padded or not.
+func decodeBase64(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+// signingKeys turns the secrets into the keys that sign session ids, first
+// one first. Each secret is stretched with HKDF into a key for this one
+// purpose, so the same secret is never used twice for two different things.
+func signingKeys(secrets [][]byte) [][]byte {
+	keys := make([][]byte, 0, len(secrets))
+	for _, secret := range secrets {
+		key, err := hkdf.Key(sha256.New, secret, nil, "session id signing key", 32)
+		if err != nil {
+			panic(err) // only for a key length SHA-256 cannot give: a bug here, not bad input
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}

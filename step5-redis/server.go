@@ -1,0 +1,170 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// config is everything that can be set from the command line.
+type config struct {
+	addr          string
+	secureCookies bool
+	idleTimeout   time.Duration
+	maxLifetime   time.Duration
+	bcryptCost    int
+	trustProxy    bool
+	dbPath        string
+	redisURL      string
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "localhost:8080", "address to listen on")
+	fs.BoolVar(&cfg.secureCookies, "secure-cookies", true, "mark cookies Secure (browsers still send them to http://localhost)")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 30*time.Minute, "a session ends after this long without use")
+	fs.DurationVar(&cfg.maxLifetime, "max-lifetime", 24*time.Hour, "a session ends this long after sign-in, used or not")
+	fs.IntVar(&cfg.bcryptCost, "bcrypt-cost", 12, "bcrypt cost of password hashes: each step up doubles the time per hash")
+	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "count failed logins by the last X-Forwarded-For address (only behind a reverse proxy that sets it)")
+	fs.StringVar(&cfg.dbPath, "db", "app.db", "SQLite file that keeps the users (made if missing)")
+	fs.StringVar(&cfg.redisURL, "redis", "", "Redis URL for the sessions (default $REDIS_URL, else "+defaultRedisURL+")")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.idleTimeout <= 0 || cfg.maxLifetime <= 0 {
+		return cfg, errors.New("-idle-timeout and -max-lifetime must be positive")
+	}
+	if cfg.bcryptCost < bcrypt.MinCost || cfg.bcryptCost > bcrypt.MaxCost {
+		return cfg, fmt.Errorf("-bcrypt-cost must be between %d and %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	return cfg, nil
+}
+
+// defaultRedisURL is a Redis on this machine, database 0.
+const defaultRedisURL = "redis://localhost:6379/0"
+
+// run is the whole program: main only calls it, and tests call it with their
+// own arguments, environment and output, on 127.0.0.1:0.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h printed the usage; that is not a failure
+	}
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if !cfg.secureCookies {
+		logger.Warn("-secure-cookies=false: cookies will travel over plain HTTP; use this only behind another host name in development")
+	}
+	if cfg.bcryptCost < 10 {
+		logger.Warn("-bcrypt-cost below 10: leaked password hashes would be quick to crack; use this only in tests")
+	}
+
+	db, err := openDB(ctx, cfg.dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close() // after the server has stopped: requests in flight still use it
+	logger.Info("database", "path", db.path)
+
+	secrets, err := sessionSecrets(ctx, getenv, db, logger)
+	if err != nil {
+		return err
+	}
+	if cfg.redisURL == "" {
+		cfg.redisURL = cmp.Or(getenv("REDIS_URL"), defaultRedisURL)
+	}
+	redisOpts, err := redisOptions(cfg.redisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewUniversalClient(redisOpts)
+	defer rdb.Close() // after the server has stopped, like the database
+	store := NewRedisStore(rdb, secrets, cfg, logger)
+	// Redis may be down now and back in a minute: start anyway, and answer
+	// 503 meanwhile. The client reconnects by itself.
+	if err := store.Ping(ctx); err != nil {
+		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "addrs", redisOpts.Addrs, "err", err)
+	} else {
+		logger.Info("redis", "addrs", redisOpts.Addrs)
+	}
+	hasher, err := newHasher(cfg.bcryptCost)
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), hasher, newThrottle(cfg.trustProxy), db),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+
+	// Shutdown as in net/http's ExampleServer_Shutdown: on a signal (or when
+	// the caller cancels ctx) stop accepting, let requests in flight finish.
+	idleConnsClosed := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			logger.Error("shutdown", "err", err)
+		}
+		close(idleConnsClosed)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	<-idleConnsClosed
+	logger.Info("stopped")
+	return nil
+}
+
+// newServer builds the whole HTTP handler: the routes, then the middleware
+// that every request goes through, outermost first.
+func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) http.Handler {
+	r := mux.NewRouter()
+	addRoutes(r, store, users, hasher, throttle, db)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "page not found")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	var h http.Handler = r
+	h = refuseCrossOrigin(h)
+	h = securityHeaders(h)
+	h = limitBody(h)
+	h = logRequests(logger, h)
+	return h
+}

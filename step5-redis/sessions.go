@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"hash"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/sessions"
+)
+
+// cookieName is the one cookie the app sets. It holds a signed, opaque id and
+// nothing else: the data stays on the server.
+const cookieName = "session"
+
+// Keys of Session.Values that the handlers use.
+const (
+	userKey   = "user"
+	visitsKey = "visits"
+)
+
+// metaKey marks facts that a store itself puts in Session.Values on Get
+// (when the session began and when it will end). Save ignores them.
+type metaKey int
+
+const (
+	createdAtKey metaKey = iota
+	expiresAtKey
+)
+
+// sessionStore is what the handlers need from a session store: gorilla's
+// Store, a way to give a session a new id, the sessions of one user, and a
+// health check.
+//
+// Every store of this project guarantees what the contract asks:
+//   - ids are 128 random bits from crypto/rand, made by the store only; an id
+//     the store does not hold (forged, expired, deleted) is never adopted;
+//   - Get treats a bad cookie as an anonymous visitor (a new session, no
+//     error) and returns an error only when the store itself fails;
+//   - a session ends after the idle timeout without use and after the maximum
+//     lifetime in any case, checked by the store, whatever the cookie says;
+//   - a read does not write, except to push the idle deadline out, at most
+//     once per touch interval;
+//   - Save of an existing session updates it and never brings back a deleted
+//     one; Options.MaxAge < 0 (gorilla's convention) deletes it instead.
+type sessionStore interface {
+	sessions.Store
+	// RenewID deletes the session from the store and forgets its id, so that
+	// the next Save stores its values under a new id and sets a new cookie.
+	// Call it whenever a session gains rights (login): an id planted before
+	// login by someone else (session fixation) is then worth nothing.
+	RenewID(r *http.Request, s *sessions.Session) error
+	// UserSessions lists the live sessions of user; currentID, the id of the
+	// asking request's session, marks which one is current.
+	UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error)
+	// DeleteUserSessions deletes every session of user but the one whose id
+	// is exceptID ("" deletes them all).
+	DeleteUserSessions(ctx context.Context, user, exceptID string) error
+	// Ping says whether the store answers, for /healthz.
+	Ping(ctx context.Context) error
+}
+
+// sessionInfo is what a user may see of one of their sessions: never its id.
+type sessionInfo struct {
+	Created   time.Time
+	LastSeen  time.Time
+	Expires   time.Time
+	UserAgent string
+	Current   bool // the session of the request that asks
+}
+
+// sessionCookies makes and reads the session cookie: "ID.SIGNATURE", a
+// random id and an HMAC-SHA256 of it under a key from SESSION_SECRET. The id
+// has nothing to hide, so it is not encrypted; the signature turns a forged
+// or edited cookie away before the store is even asked.
+type sessionCookies struct {
+	signers []*signer // the first signs, all verify
+	options sessions.Options
+}
+
+func newSessionCookies(secrets [][]byte, cfg config) sessionCookies {
+	var signers []*signer
+	for _, key := range signingKeys(secrets) {
+		signers = append(signers, newSigner(key))
+	}
+	return sessionCookies{
+		signers: signers,
+		// Every option is set on purpose: gorilla's defaults (no HttpOnly,
+		// 30 days) are not what a login cookie wants.
+		options: sessions.Options{
+			Path:     "/",
+			MaxAge:   int(cfg.maxLifetime.Seconds()),
+			Secure:   cfg.secureCookies,
+			HttpOnly: true,                 // no script can read it
+			SameSite: http.SameSiteLaxMode, // not sent on cross-site POSTs
+		},
+	}
+}
+
+// newSession is a session that is not stored yet.
+func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions.Session {
+	s := sessions.NewSession(store, name)
+	opts := sc.options
+	s.Options = &opts
+	s.IsNew = true
+	return s
+}
+
+// readID returns the id in the request's cookie when one of the keys signed
+// it.
+func (sc sessionCookies) readID(r *http.Request, name string) (string, bool) {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	id, sig, ok := strings.Cut(c.Value, ".")
+	if !ok || id == "" {
+		return "", false
+	}
+	for _, sn := range sc.signers {
+		if sn.verify(name, id, sig) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// write sets the cookie that carries id.
+func (sc sessionCookies) write(w http.ResponseWriter, s *sessions.Session, id string) {
+	var buf [signatureLen]byte
+	value := id + "." + string(sc.signers[0].sign(buf[:0], s.Name(), id))
+	http.SetCookie(w, sessions.NewCookie(s.Name(), value, s.Options))
+}
+
+// signer computes HMAC-SHA256 signatures under one key, truncated to 128
+// bits (plenty for a MAC, and it keeps the cookie short). An HMAC is costly
+// to set up, so each signer keeps a pool of them.
+type signer struct {
+	pool sync.Pool // of hash.Hash
+}
+
+// signatureLen is the length of a signature in base64: 16 bytes, unpadded.
+const signatureLen = 22
+
+func newSigner(key []byte) *signer {
+	return &signer{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
+
+// sign appends the signature of the cookie's name and id to dst.
+func (sn *signer) sign(dst []byte, name, id string) []byte {
+	mac := sn.pool.Get().(hash.Hash)
+	defer sn.pool.Put(mac)
+	mac.Reset()
+	msg := make([]byte, 0, len(name)+1+len(id))
+	mac.Write(append(append(append(msg, name...), 0), id...))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.AppendEncode(dst, mac.Sum(sum[:0])[:16])
+}
+
+// verify reports, in constant time, whether sig signs the name and id.
+func (sn *signer) verify(name, id, sig string) bool {
+	var buf [signatureLen]byte
+	return hmac.Equal(sn.sign(buf[:0], name, id), []byte(sig))
+}
+
+// expire tells the browser to drop the cookie (Max-Age=0).
+func (sc sessionCookies) expire(w http.ResponseWriter, s *sessions.Session) {
+	http.SetCookie(w, sessions.NewCookie(s.Name(), "", s.Options))
+}
+
+// lifetimes are the two deadlines of every session.
+type lifetimes struct {
+	idleTimeout time.Duration // sliding: pushed out by use
+	maxLifetime time.Duration // absolute: counted from the sign-in
+	touchEvery  time.Duration // how often a read may push the idle deadline
+}
+
+func newLifetimes(cfg config) lifetimes {
+	return lifetimes{
+		idleTimeout: cfg.idleTimeout,
+		maxLifetime: cfg.maxLifetime,
+		touchEvery:  min(time.Minute, cfg.idleTimeout/4),
+	}
+}
+
+// expiresAt is the real end of a session: the earlier of its idle and its
+// absolute deadline.
+func (l lifetimes) expiresAt(created, lastSeen time.Time) time.Time {
+	idle := lastSeen.Add(l.idleTimeout)
+	absolute := created.Add(l.maxLifetime)
+	if idle.Before(absolute) {
+		return idle
+	}
+	return absolute
+}
+
+// setTimes records in s the facts that Get and Save know about it.
+func setTimes(s *sessions.Session, created, expires time.Time) {
+	s.Values[createdAtKey] = created
+	s.Values[expiresAtKey] = expires
+}
+
+// sessionTimes returns when the session began and when it will end.
+func sessionTimes(s *sessions.Session) (created, expires time.Time) {
+	created, _ = s.Values[createdAtKey].(time.Time)
+	expires, _ = s.Values[expiresAtKey].(time.Time)
+	return created, expires
+}

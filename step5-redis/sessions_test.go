@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Unit tests of the store, against a real Redis, with a clock the test
+// moves. Redis counts TTLs in its own time; the store computes them from its
+// clock, so a key's TTL is what the store meant, whatever the test's time.
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// newTestStore is a store in a redis-server of its own.
+func newTestStore(t *testing.T, idle, maxLife time.Duration) (*RedisStore, *fakeClock) {
+	t.Helper()
+	return newTestStoreOn(t, startRedis(t), idle, maxLife)
+}
+
+// newTestStoreOn is a store in rs.
+func newTestStoreOn(t *testing.T, rs *redisServer, idle, maxLife time.Duration) (*RedisStore, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	st := NewRedisStore(rs.client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		config{secureCookies: true, idleTimeout: idle, maxLifetime: maxLife}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	st.now = clock.now
+	return st, clock
+}
+
+// openTestDB opens a database for a test and closes it after. A database
+// that cannot be opened fails the test: it is never a reason to skip.
+func openTestDB(t testing.TB, path string) *database {
+	t.Helper()
+	db, err := openDB(context.Background(), path)
+	if err != nil {
+		t.Fatalf("open SQLite database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newSession stores a session with values and returns the cookie that names it.
+func newSession(t *testing.T, st *RedisStore, values map[any]any) *http.Cookie {
+	t.Helper()
+	r := httptest.NewRequest("GET", "/", nil)
+	s := must(st.New(r, cookieName))
+	for k, v := range values {
+		s.Values[k] = v
+	}
+	w := httptest.NewRecorder()
+	if err := st.Save(r, w, s); err != nil {
+		t.Fatal(err)
+	}
+	cookies := w.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("Save of a new session set %d cookies, want 1", len(cookies))
+	}
+	return cookies[0]
+}
+
+func requestWith(c *http.Cookie) *http.Request {
+	r := httptest.NewRequest("GET", "/", nil)
+	if c != nil {
+		r.AddCookie(c)
+	}
+	return r
+}
+
+// lastSeen is the seen field of the session's hash.
+func lastSeen(t *testing.T, st *RedisStore, id string) time.Time {
+	t.Helper()
+	ms, err := st.client.HGet(t.Context(), st.sessionKey(idHash(id)), "seen").Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.UnixMilli(ms)
+}
+
+// countSessions is how many session keys Redis holds.
+func countSessions(t *testing.T, st *RedisStore) int {
+	t.Helper()
+	keys, err := st.client.Keys(t.Context(), st.sessionKey("*")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
+}
+
+// A read pushes the idle deadline out at most once per touch interval:
+// min(1 minute, idle/4).
+func TestTouchIsThrottled(t *testing.T) {
+	for _, tc := range []struct {
+		idle, wantEvery time.Duration
+	}{
+		{30 * time.Minute, time.Minute},
+		{2 * time.Minute, 30 * time.Second},
+	} {
+		st, clock := newTestStore(t, tc.idle, 24*time.Hour)
+		ck := newSession(t, st, map[any]any{userKey: "alice"})
+		s := must(st.Get(requestWith(ck), cookieName))
+		start := lastSeen(t, st, s.ID)
+
+		clock.advance(tc.wantEvery - time.Second)
+		must(st.Get(requestWith(ck), cookieName))
+		if got := lastSeen(t, st, s.ID); !got.Equal(start) {
+			t.Errorf("idle %v: a read %v after the last touch rewrote the session", tc.idle, tc.wantEvery-time.Second)
+		}
+		clock.advance(time.Second)
+		s2 := must(st.Get(requestWith(ck), cookieName))
+		if got := lastSeen(t, st, s.ID); !got.Equal(clock.t) {
+			t.Errorf("idle %v: a read %v after the last touch did not push the deadline", tc.idle, tc.wantEvery)
+		}
+		if _, exp := sessionTimes(s2); !exp.Equal(clock.t.Add(tc.idle)) {
+			t.Errorf("idle %v: expires %v, want now + idle", tc.idle, exp)
+		}
+	}
+}
+
+// expires_at is the earlier of the idle and the absolute deadline.
+func TestExpiresIsTheEarlierDeadline(t *testing.T) {
+	st, clock := newTestStore(t, 10*time.Minute, time.Hour)
+	start := clock.t
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+	for range 10 { // used every 9 minutes for 90 minutes
+		s := must(st.Get(requestWith(ck), cookieName))
+		if s.IsNew {
+			if clock.t.Before(start.Add(time.Hour)) {
+				t.Fatalf("session ended at %v, before its absolute deadline", clock.t.Sub(start))
+			}
+			return
+		}
+		created, expires := sessionTimes(s)
+		want := clock.t.Add(10 * time.Minute)
+		if absolute := created.Add(time.Hour); absolute.Before(want) {
+			want = absolute
+		}
+		if !expires.Equal(want) {
+			t.Fatalf("at %v: expires %v, want %v", clock.t.Sub(start), expires, want)
+		}
+		clock.advance(9 * time.Minute)
+	}
+	t.Fatal("session outlived its absolute deadline")
+}
+
+// A request that read the session before a logout must not write it back.
+func TestSaveNeverResurrects(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+
+	slow := must(st.Get(requestWith(ck), cookieName)) // a slow request reads...
+	logout := must(st.Get(requestWith(ck), cookieName))
+	logout.Options.MaxAge = -1
+	if err := st.Save(requestWith(ck), httptest.NewRecorder(), logout); err != nil { // ...logout deletes...
+		t.Fatal(err)
+	}
+	slow.Values[visitsKey] = 99
+	w := httptest.NewRecorder()
+	if err := st.Save(requestWith(ck), w, slow); err != nil { // ...the slow one saves.
+		t.Fatal(err)
+	}
+	if s := must(st.Get(requestWith(ck), cookieName)); !s.IsNew {
+		t.Fatal("the deleted session came back")
+	}
+	if n := countSessions(t, st); n != 0 || w.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("the late save stored something (%d sessions) or set a cookie", n)
+	}
+}
+
+// Two requests of one session never share a Values map.
+func TestGetReturnsACopy(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	ck := newSession(t, st, map[any]any{visitsKey: 1})
+	a := must(st.Get(requestWith(ck), cookieName))
+	a.Values[visitsKey] = 2
+	if b := must(st.Get(requestWith(ck), cookieName)); b.Values[visitsKey] != 1 {
+		t.Fatalf("an unsaved change leaked into another request: %v", b.Values[visitsKey])
+	}
+}
+
+// Redis, not a sweeper, deletes a session at its idle deadline: its key's
+// TTL runs out.
+func TestRedisExpiresIdleSessions(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	st.now = time.Now // Redis' clock decides here
+	st.life.idleTimeout = 300 * time.Millisecond
+	old := newSession(t, st, nil)
+	st.life.idleTimeout = time.Hour
+	newSession(t, st, nil)
+	waitFor(t, "Redis to expire the idle session", func() bool { return countSessions(t, st) == 1 })
+	if s := must(st.Get(requestWith(old), cookieName)); !s.IsNew {
+		t.Fatal("the expired session is still served")
+	}
+}
+
+// signID signs id as the server would with secret: a cookie for an id that
+// the server never issued.
+func signID(t testing.TB, secret, id string) string {
+	t.Helper()
+	key := signingKeys([][]byte{must(decodeBase64(secret))})[0]
+	return id + "." + string(newSigner(key).sign(nil, cookieName, id))
+}
+
+// decodeWith checks a cookie value against SESSION_SECRET value secrets.
+func decodeWith(t testing.TB, secrets, cookie string) (string, bool) {
+	t.Helper()
+	var keys [][]byte
+	for _, s := range strings.Split(secrets, ",") {
+		keys = append(keys, must(decodeBase64(s)))
+	}
+	sc := newSessionCookies(keys, config{maxLifetime: time.Hour})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: cookieName, Value: cookie})
+	return sc.readID(r, cookieName)
+}
+
+// decodeAllBase64 undoes every layer of base64 it can, to look inside a cookie.
+func decodeAllBase64(s string) string {
+	out := s
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '|' || r == '.' }) {
+		if b, err := base64.URLEncoding.DecodeString(part); err == nil {
+			out += "|" + decodeAllBase64(string(b))
+		}
+	}
+	return out
+}
+
+// Whatever the cookie holds, Get answers an anonymous session or the real
+// one, never an error or a panic, and never a session it did not issue.
+func FuzzGetCookie(f *testing.F) {
+	st := NewRedisStore(startRedis(f).client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour}, slog.New(slog.DiscardHandler))
+	r := httptest.NewRequest("GET", "/", nil)
+	s := must(st.New(r, cookieName))
+	w := httptest.NewRecorder()
+	if err := st.Save(r, w, s); err != nil {
+		f.Fatal(err)
+	}
+	good := w.Result().Cookies()[0].Value
+	f.Add(good)
+	f.Add(good[:len(good)-1])
+	f.Add(good + "A")
+	f.Add("")
+	f.Add("|||")
+	f.Add(strings.Repeat("A", 4096))
+	f.Add("AAAAAAAAAAAAAAAAAAAAAAAAAA.")
+	f.Add("." + good)
+	f.Add(strings.Replace(good, ".", "..", 1))
+	f.Fuzz(func(t *testing.T, value string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", cookieName+"="+value)
+		got, err := st.Get(req, cookieName)
+		if err != nil {
+			t.Fatalf("Get returned an error for a bad cookie: %v", err)
+		}
+		if !got.IsNew && got.ID != s.ID {
+			t.Fatalf("cookie %q named a session the store never issued", value)
+		}
+	})
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver for database/sql
+)
+
+// migrations are the schema, one file per version: 001_init.sql makes
+// version 1, a later 002_....sql would turn version 1 into 2, and so on.
+//
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// busyTimeout is how long a connection waits for a lock that another process
+// holds (the sqlite3 shell, a backup) before it gives up with "database is
+// locked". Inside this process no writer ever waits on SQLite: see database.
+const busyTimeout = 5 * time.Second
+
+// database is the app's SQLite file, opened through two pools.
+//
+// SQLite lets any number of connections read, even while one writes (in WAL
+// mode), but only one connection write at a time. So every write goes through
+// a pool of exactly one connection: writers queue in Go, each for as long as
+// its request's context allows, instead of in SQLite, where a second writer
+// would get "database is locked" when its busy timeout ran out. Reads have a
+// pool of their own and never wait for a write.
+type database struct {
+	path  string  // absolute, for messages
+	write *sql.DB // one connection; every transaction is BEGIN IMMEDIATE
+	read  *sql.DB // several connections, read-only
+}
+
+// openDB opens (creating it if needed) the database file at path and brings
+// its schema up to date.
+func openDB(ctx context.Context, path string) (*database, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	db := &database{path: abs}
+
+	// go-sqlite3 runs these PRAGMAs on every new connection.
+	db.write, err = sql.Open("sqlite3", dsn(abs, url.Values{
+		// WAL: readers do not block the writer nor the writer the readers, and
+		// a commit is one append to the -wal file.
+		"_journal_mode": {"WAL"},
+		// NORMAL in WAL mode syncs the -wal file at checkpoints, not at every
+		// commit. A crash of the process loses nothing that was committed;
+		// a power cut may lose the last commits, but never corrupts the file.
+		"_synchronous":  {"NORMAL"},
+		"_busy_timeout": {strconv.Itoa(int(busyTimeout.Milliseconds()))},
+		"_foreign_keys": {"on"}, // off by default in SQLite, for old files' sake
+		// A read-then-write transaction takes the write lock at BEGIN, so it
+		// never has to upgrade a read lock, which SQLite answers with
+		// SQLITE_BUSY at once, busy timeout or not.
+		"_txlock": {"immediate"},
+		// Keep the prepared statements of each connection.
+		"_stmt_cache_size": {"32"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", abs, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	if err := migrate(ctx, db.write, migrations); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("database %s: %w", abs, err)
+	}
+
+	// The writer has made the file a WAL file (journal_mode=WAL sticks to the
+	// file), so the readers need not set it.
+	db.read, err = sql.Open("sqlite3", dsn(abs, url.Values{
+		"_busy_timeout":    {strconv.Itoa(int(busyTimeout.Milliseconds()))},
+		"_query_only":      {"on"}, // a write sent to the wrong pool fails loudly
+		"_stmt_cache_size": {"32"},
+	}))
+	if err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("database %s: %w", abs, err)
+	}
+	db.read.SetMaxOpenConns(readConns)
+	db.read.SetMaxIdleConns(readConns) // reopening a connection costs its PRAGMAs
+	db.read.SetConnMaxLifetime(0)
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// readConns is the size of the read pool: plenty for two cores; a read
+// beyond them waits for a connection, as writers wait for theirs.
+const readConns = 8
+
+// dsn is a file: URI for go-sqlite3: the path, escaped (a '?' or '%' in it
+// is part of the name), and the parameters.
+func dsn(absPath string, params url.Values) string {
+	path := filepath.ToSlash(absPath)
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path // C:/x becomes file:///C:/x on Windows
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}
+	return u.String()
+}
+
+// Ping checks that the database can be read and written: a read of the
+// file's header, and the write lock taken and given back (BEGIN IMMEDIATE,
+// ROLLBACK: nothing is written). A file that another process keeps locked
+// fails here as signups and logins would.
+func (db *database) Ping(ctx context.Context) error {
+	var version int
+	if err := db.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("database %s: %w", db.path, err)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", db.path, err)
+	}
+	return tx.Rollback()
+}
+
+// Close closes both pools. The last connection to close checkpoints the
+// -wal file into the database file and removes it.
+func (db *database) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// migrate brings the schema to the newest version in fsys, in one
+// transaction: PRAGMA user_version holds the version a file is at (0 for a
+// new file), and each migration NNN_name.sql takes it from NNN-1 to NNN. A
+// crash halfway leaves the file at its old version, ready to try again.
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
+	files, err := fs.Glob(fsys, "migrations/*.sql") // sorted by name
+	if err != nil {
+		return err
+	}
+	for i, name := range files {
+		if want := fmt.Sprintf("migrations/%03d_", i+1); len(name) < len(want) || name[:len(want)] != want {
+			return fmt.Errorf("migration %s: want its name to begin with %03d_", name, i+1)
+		}
+	}
+
+	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: no other process migrates meanwhile
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	if version > len(files) {
+		return fmt.Errorf("schema version %d is newer than this program knows (%d): run a newer build", version, len(files))
+	}
+	if version == len(files) {
+		return nil
+	}
+	for _, name := range files[version:] {
+		script, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
+			return fmt.Errorf("migrate: %s: %w", name, err)
+		}
+	}
+	// PRAGMA takes no parameters; the number is ours, not input.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(files))); err != nil {
+		return fmt.Errorf("migrate: set schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// setting returns the value kept under name, storing newValue there first
+// when there is none yet (created is then true). Two processes starting at
+// once agree on one value: the first insert wins, the second is ignored.
+func (db *database) setting(ctx context.Context, name, newValue string) (value string, created bool, err error) {
+	res, err := db.write.ExecContext(ctx,
+		`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, newValue)
+	if err != nil {
+		return "", false, fmt.Errorf("store setting %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	if err := db.write.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&value); err != nil {
+		return "", false, fmt.Errorf("read setting %s: %w", name, err)
+	}
+	return value, n == 1, nil
+}
+
+// failed logs a failure of the database, once, where it happens, and returns
+// it with context; the handlers then answer 503 without logging it again.
+// Nothing logged names a session: the queries carry only hashes of ids, and
+// SQLite's messages never repeat the values bound to a query.
+func failed(ctx context.Context, logger *slog.Logger, what string, err error) error {
+	if ctx.Err() == nil { // a request whose client left is no failure of ours
+		logger.Error("database: "+what, "err", err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// loginFrom logs in with X-Forwarded-For set to addr ("" for none).
+func (c *client) loginFrom(addr, user, password string) response {
+	c.t.Helper()
+	header := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+	if addr != "" {
+		header["X-Forwarded-For"] = addr
+	}
+	body := url.Values{"username": {user}, "password": {password}}.Encode()
+	return c.do("POST", "/login", strings.NewReader(body), header)
+}
+
+// wantThrottled checks a 429 with a Retry-After of at most the window.
+func wantThrottled(t *testing.T, r response) {
+	t.Helper()
+	wantStatus(t, r, http.StatusTooManyRequests)
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || secs <= 0 || secs > int(failureWindow.Seconds()) {
+		t.Errorf("Retry-After = %q, want 1 to %d seconds", r.Header.Get("Retry-After"), int(failureWindow.Seconds()))
+	}
+	if msg, _ := r.json(t)["error"].(string); msg == "" {
+		t.Errorf("429 without an error message: %s", r.Body)
+	}
+}
+
+// Five failures for one username from one address are allowed; the sixth
+// attempt is 429, even with the right password, while other usernames and
+// other addresses go on as before. Addresses come from X-Forwarded-For,
+// which -trust-proxy makes the server believe.
+func TestFailedLoginsAreThrottled(t *testing.T) {
+	ts := startServer(t, nil, "-trust-proxy")
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	const here, elsewhere = "203.0.113.1", "203.0.113.2"
+
+	for i := range maxFailures {
+		if r := c.loginFrom(here, "alice", "guess"+strconv.Itoa(i)); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401", i+1, r.StatusCode)
+		}
+	}
+	wantThrottled(t, c.loginFrom(here, "alice", "guess5"))
+	wantThrottled(t, c.loginFrom(here, "alice", "wonderland"))
+	wantThrottled(t, c.loginFrom(here, "ALICE", "wonderland")) // one user, however spelt
+	// Only the last X-Forwarded-For entry counts: the one our proxy added.
+	wantThrottled(t, c.loginFrom("198.51.100.9, "+here, "alice", "wonderland"))
+	if c.whoami() != "" {
+		t.Fatal("signed in while throttled")
+	}
+
+	wantStatus(t, c.loginFrom(here, "bob", "guess"), http.StatusUnauthorized)
+	wantStatus(t, c.loginFrom(elsewhere, "alice", "guess"), http.StatusUnauthorized)
+	wantStatus(t, c.loginFrom(here+", "+elsewhere, "alice", "wonderland"), http.StatusOK)
+
+	// Usernames that do not exist are throttled alike, so 429 tells nothing.
+	for range maxFailures {
+		wantStatus(t, c.loginFrom(here, "nobody", "guess"), http.StatusUnauthorized)
+	}
+	wantThrottled(t, c.loginFrom(here, "nobody", "guess"))
+}
+
+// Without -trust-proxy, X-Forwarded-For is whatever the client wrote: the
+// connection's address counts, and changing the header does not help.
+func TestForwardedForIgnoredByDefault(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	for i := range maxFailures {
+		wantStatus(t, c.loginFrom("203.0.113."+strconv.Itoa(i), "alice", "guess"), http.StatusUnauthorized)
+	}
+	wantThrottled(t, c.loginFrom("203.0.113.99", "alice", "wonderland"))
+	wantThrottled(t, c.loginFrom("", "alice", "wonderland"))
+}
+
+// A successful login forgets the failures before it.
+func TestSuccessClearsFailures(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	for range maxFailures - 1 {
+		wantStatus(t, c.login("alice", "guess"), http.StatusUnauthorized)
+	}
+	wantStatus(t, c.login("alice", "wonderland"), http.StatusOK)
+	for range maxFailures {
+		wantStatus(t, c.login("alice", "guess"), http.StatusUnauthorized)
+	}
+	wantThrottled(t, c.login("alice", "wonderland"))
+}
+
+// Parallel guesses are counted too: of 20 sent at once, 5 get 401 and the
+// rest 429, however they interleave. Parallel right passwords all sign in.
+func TestParallelLoginsAreCounted(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	statuses := func(user, password string) map[int]int {
+		var mu sync.Mutex
+		got := map[int]int{}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				r := newClient(t, ts).login(user, password)
+				mu.Lock()
+				got[r.StatusCode]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		return got
+	}
+	if got := statuses("bob", "the-builder"); got[http.StatusOK] != 20 {
+		t.Errorf("20 parallel right logins: statuses %v, want 20 × 200", got)
+	}
+	if got := statuses("alice", "guess"); got[http.StatusUnauthorized] != maxFailures || got[http.StatusTooManyRequests] != 20-maxFailures {
+		t.Errorf("20 parallel guesses: statuses %v, want %d × 401 and the rest 429", got, maxFailures)
+	}
+}
+
+// The throttle's memory is bounded: once full, new keys push out the
+// entries that matter least (forgiven ones first), not a throttled one.
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	th := newThrottle(false)
+	th.max, th.now = 100, clock.now
+	fail := func(key string) bool {
+		ok, _ := th.allow(key)
+		if ok {
+			th.failed(key)
+		}
+		return ok
+	}
+	for range maxFailures {
+		fail("alice\x00192.0.2.1")
+	}
+	for i := range 1000 {
+		fail("user" + strconv.Itoa(i) + "\x00192.0.2.2")
+		if n := len(th.entries); n > th.max {
+			t.Fatalf("%d entries after %d keys, want at most %d", n, i+1, th.max)
+		}
+	}
+	if ok, _ := th.allow("alice\x00192.0.2.1"); ok {
+		t.Error("the throttled key was evicted to make room")
+	}
+
+	clock.advance(maxFailures * failureWindow) // everything forgiven
+	fail("one more\x00192.0.2.3")
+	if n := len(th.entries); n > th.max/2 {
+		t.Errorf("%d entries left once all were forgiven, want the idle ones dropped", n)
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	for _, tc := range []struct {
+		remote, forwarded string
+		trust             bool
+		want              string
+	}{
+		{"192.0.2.1:5000", "", false, "192.0.2.1"},
+		{"192.0.2.1:5000", "203.0.113.7", false, "192.0.2.1"},
+		{"192.0.2.1:5000", "203.0.113.7", true, "203.0.113.7"},
+		{"192.0.2.1:5000", "198.51.100.1, 203.0.113.7", true, "203.0.113.7"},
+		{"192.0.2.1:5000", "", true, "192.0.2.1"},
+		{"[2001:db8:1:2:3:4:5:6]:5000", "", false, "2001:db8:1:2::/64"},
+		{"[::ffff:192.0.2.1]:5000", "", false, "192.0.2.1"},
+	} {
+		r := httptest.NewRequest("POST", "/login", nil)
+		r.RemoteAddr = tc.remote
+		if tc.forwarded != "" {
+			r.Header.Set("X-Forwarded-For", tc.forwarded)
+		}
+		if got := clientAddr(r, tc.trust); got != tc.want {
+			t.Errorf("RemoteAddr %s, X-Forwarded-For %q, trust %v: %q, want %q", tc.remote, tc.forwarded, tc.trust, got, tc.want)
+		}
+	}
+	// Two X-Forwarded-For headers: the last one is our proxy's.
+	r := httptest.NewRequest("POST", "/login", nil)
+	r.Header.Add("X-Forwarded-For", "203.0.113.7")
+	r.Header.Add("X-Forwarded-For", "198.51.100.1")
+	if got := clientAddr(r, true); got != "198.51.100.1" {
+		t.Errorf("two headers: %q, want the last one's", got)
+	}
+}

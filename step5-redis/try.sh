@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The curl walkthrough that README.md quotes. Run it against a running step:
+#
+#   go run . &   BASE=http://localhost:8080 bash try.sh
+#
+# CI runs it against the real server (go run ./tools/transcript) and compares
+# its output, dates and cookie values normalised, with try.golden.
+set -euo pipefail
+BASE=${BASE:-http://localhost:8080}
+rm -f jar phone stolen
+# Each line below is printed, then run; a line starting with # is a comment.
+while IFS= read -r cmd; do
+	case $cmd in '' | '#'*) printf '%s\n' "$cmd" && continue ;; esac
+	printf '$ %s\n' "${cmd//\$BASE/http://localhost:8080}"
+	eval "$cmd"
+done <<'WALK'
+# Sign up on a laptop, then sign in as the same user on a phone.
+curl -s -c jar -b jar -A 'Laptop/1.0' -H 'Content-Type: application/json' -d '{"username":"alice","password":"wonderland"}' $BASE/signup
+curl -s -c phone -b phone -A 'Phone/1.0' -H 'Content-Type: application/json' -d '{"username":"alice","password":"wonderland"}' $BASE/login
+
+# alice's sessions, as the laptop sees them: when, where, which one is this. No ids.
+curl -s -b jar -H 'Accept: application/json' $BASE/sessions
+
+# The phone is lost. From the laptop, change the password: every other session ends, this one gets a new id.
+cp jar stolen
+curl -s -c jar -b jar -H 'Content-Type: application/json' -d '{"current_password":"wonderland","new_password":"looking-glass"}' $BASE/password
+curl -s -b phone $BASE/me
+curl -s -b stolen $BASE/me
+curl -s -b jar $BASE/me
+
+# A wrong current password is refused, and counted like a failed login.
+curl -s -b jar -H 'Content-Type: application/json' -d '{"current_password":"guess","new_password":"whatever-else"}' $BASE/password
+
+# Sign out everywhere: every session of alice ends, this one too.
+curl -s -i -c jar -b jar -X POST -H 'Accept: application/json' $BASE/logout-all
+curl -s -b jar $BASE/me
+
+# Redis and the database both answer, so the server is healthy.
+curl -s $BASE/healthz
+WALK

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// user is an account. Only a bcrypt hash of its password is kept: whoever
+// reads the users (a backup, a leak) still has to guess every password.
+type user struct {
+	Name      string
+	Hash      []byte
+	CreatedAt time.Time
+}
+
+var (
+	errUserExists = errors.New("username is taken")
+	errNoUser     = errors.New("no such user")
+)
+
+// userStore is where users live: in the SQLite file from step 4 on.
+// Names are folded (foldUsername) before they get here.
+type userStore interface {
+	CreateUser(ctx context.Context, name string, hash []byte) error // errUserExists when taken
+	FindUser(ctx context.Context, name string) (user, error)        // errNoUser when unknown
+	// SetPassword replaces the password hash of a user (errNoUser when unknown).
+	SetPassword(ctx context.Context, name string, hash []byte) error
+}
+
+// sqliteUsers keeps the users in the SQLite file, one row each: the folded
+// name (the key, so two users cannot differ only by case), the bcrypt hash
+// and when they signed up.
+type sqliteUsers struct {
+	db     *database
+	logger *slog.Logger
+}
+
+func newSQLiteUsers(db *database, logger *slog.Logger) *sqliteUsers {
+	return &sqliteUsers{db: db, logger: logger}
+}
+
+// CreateUser stores a new user. The database decides whether the name is
+// free, in one INSERT: two sign-ups racing for a name cannot both get it.
+func (u *sqliteUsers) CreateUser(ctx context.Context, name string, hash []byte) error {
+	res, err := u.db.write.ExecContext(ctx,
+		`INSERT INTO users (name, hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		name, hash, time.Now().UnixMilli())
+	if err != nil {
+		return failed(ctx, u.logger, "create user", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return failed(ctx, u.logger, "create user", err)
+	} else if n == 0 {
+		return errUserExists // the name was there already
+	}
+	return nil
+}
+
+func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
+	var (
+		found   user
+		created int64
+	)
+	err := u.db.read.QueryRowContext(ctx,
+		`SELECT name, hash, created_at FROM users WHERE name = ?`, name).Scan(&found.Name, &found.Hash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return user{}, errNoUser
+	}
+	if err != nil {
+		return user{}, failed(ctx, u.logger, "find user", err)
+	}
+	found.CreatedAt = time.UnixMilli(created)
+	return found, nil
+}
+
+func (u *sqliteUsers) SetPassword(ctx context.Context, name string, hash []byte) error {
+	res, err := u.db.write.ExecContext(ctx, `UPDATE users SET hash = ? WHERE name = ?`, hash, name)
+	if err != nil {
+		return failed(ctx, u.logger, "set password", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return failed(ctx, u.logger, "set password", err)
+	} else if n == 0 {
+		return errNoUser
+	}
+	return nil
+}
+
+// foldUsername makes "Alice" and "alice" one user. Only ASCII letters fold:
+// strings.ToLower would also fold, say, the Kelvin sign "K" into "k", so
+// that a look-alike name could reach someone else's account.
+func foldUsername(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// The rules for new accounts.
+const (
+	minUsername      = 3
+	maxUsername      = 32
+	minPasswordBytes = 8
+	// maxPasswordBytes is bcrypt's limit: it reads no further. A longer
+	// password is refused, never cut: two passwords that share their first
+	// 72 bytes must not both open the same account.
+	maxPasswordBytes = 72
+)
+
+// validateUsername says which rule a (folded) username breaks, or "".
+func validateUsername(name string) string {
+	switch {
+	case len(name) < minUsername:
+		return fmt.Sprintf("username must be at least %d characters", minUsername)
+	case len(name) > maxUsername:
+		return fmt.Sprintf("username must be at most %d characters", maxUsername)
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return "username may contain only letters a-z, digits 0-9, '.', '_' and '-'"
+		}
+	}
+	return ""
+}
+
+// validatePassword says which rule a password breaks, or "". The limits are
+// in bytes, as bcrypt counts: "é" is 2 bytes, most emoji 4.
+func validatePassword(password string) string {
+	switch {
+	case len(password) < minPasswordBytes:
+		return fmt.Sprintf("password must be at least %d bytes long", minPasswordBytes)
+	case len(password) > maxPasswordBytes:
+		return fmt.Sprintf("password must be at most %d bytes long (bcrypt's limit; accented letters take 2 bytes, emoji 4)", maxPasswordBytes)
+	}
+	return ""
+}
