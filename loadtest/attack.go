@@ -30,6 +30,7 @@ type result struct {
 	Max        float64        `json:"max_ms"`
 	Statuses   map[string]int `json:"statuses"`
 	Errors     []string       `json:"errors,omitempty"`
+	ServerCPU  float64        `json:"server_cpu_us_per_request,omitempty"` // with -server-pid
 }
 
 // attack drives the route with vegeta, cycling through the users' cookies
@@ -116,6 +117,9 @@ func (r *result) print(w io.Writer) {
 		fmt.Fprintf(w, " %s: %d", c, r.Statuses[c])
 	}
 	fmt.Fprintln(w)
+	if r.ServerCPU > 0 {
+		fmt.Fprintf(w, "server CPU  %.1fµs per request: %.0f requests/s per core\n", r.ServerCPU, 1e6/r.ServerCPU)
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error       %s\n", e)
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The load tool against a small stand-in server: it signs users up, sends
@@ -55,6 +57,20 @@ func TestLoadToolSignsUpThenDrivesTheRoute(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "signing in 3 users") {
 		t.Errorf("no progress shown:\n%s", progress.String())
+	}
+}
+
+// With -server-pid it reads a process's CPU time from /proc: here its own.
+func TestCPUTicksOfThisProcess(t *testing.T) {
+	before, err := cpuTicks(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+	}
+	after, err := cpuTicks(os.Getpid())
+	if err != nil || after <= before {
+		t.Fatalf("100ms of busy loop used %d ticks (err %v), want some", after-before, err)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -38,6 +40,7 @@ type options struct {
 	password string
 	jsonOut  bool
 	label    string
+	pid      int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -53,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.password, "password", "load-test-password", "password of the users it signs up")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.StringVar(&o.label, "label", "", "a name for this run, kept in the JSON")
+	fs.IntVar(&o.pid, "server-pid", 0, "the server's process id: report its CPU time per request (Linux)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,9 +75,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "driving %s for %v (%s) ...\n", o.route, o.duration, rateString(o.rate, o.workers))
+	before, err := cpuTicks(o.pid)
+	if err != nil {
+		return err
+	}
 	res, err := attack(ctx, o, users, stderr)
 	if err != nil {
 		return err
+	}
+	if o.pid != 0 {
+		after, err := cpuTicks(o.pid)
+		if err != nil {
+			return err
+		}
+		res.ServerCPU = float64(after-before) / clockTicks * 1e6 / float64(res.Requests)
 	}
 	if o.jsonOut {
 		enc := json.NewEncoder(stdout)
@@ -89,4 +104,32 @@ func rateString(rate int, workers uint64) string {
 		return fmt.Sprintf("as fast as %d workers can", workers)
 	}
 	return fmt.Sprintf("%d/s", rate)
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's CPU times: 100
+// on every architecture Go supports.
+const clockTicks = 100
+
+// cpuTicks is the user + system CPU time that process pid has used, in clock
+// ticks, or 0 when pid is 0.
+func cpuTicks(pid int) (int64, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("-server-pid: %w", err)
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("-server-pid: cannot read %q", s)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("-server-pid: cannot read %q", s)
+	}
+	return utime + stime, nil
 }

@@ -132,7 +132,7 @@ func draw1(out, title string, files []string) error {
 	}
 	ink := image.NewUniform(color.RGBA{0x1d, 0x23, 0x2b, 0xff})
 	text(img, face, ink, 20, 35, title)
-	barMax := float64(width - left - 190)
+	barMax := float64(width - left - 260)
 	for i, r := range results {
 		y := top + i*rowH
 		text(img, face, ink, 20, y+24, r.Label)
