@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gorilla/sessions"
 )
 
 // loginFailed is the one answer to every failed login: wrong password,
@@ -115,14 +117,8 @@ type meResponse struct {
 // handleMe says who is signed in, and until when.
 func handleMe(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		user, ok := s.Values[userKey].(string)
+		s, user, ok := signedIn(w, r, store)
 		if !ok {
-			writeError(w, r, http.StatusUnauthorized, "not signed in")
 			return
 		}
 		created, expires := sessionTimes(s)
@@ -132,6 +128,22 @@ func handleMe(store sessionStore) http.Handler {
 			ExpiresAt: expires.UTC().Format(time.RFC3339),
 		})
 	})
+}
+
+// signedIn returns the request's session and its user. When nobody is signed
+// in it answers 401 (503 when the store fails) and returns ok == false.
+func signedIn(w http.ResponseWriter, r *http.Request, store sessionStore) (*sessions.Session, string, bool) {
+	s, err := store.Get(r, cookieName)
+	if err != nil {
+		storeFailed(w, r)
+		return nil, "", false
+	}
+	user, ok := s.Values[userKey].(string)
+	if !ok {
+		writeError(w, r, http.StatusUnauthorized, "not signed in")
+		return nil, "", false
+	}
+	return s, user, true
 }
 
 // handleLogout tells the browser to drop its cookies. That is all it can do:

@@ -31,20 +31,10 @@ func readCredentials(r *http.Request) (credentials, error) {
 		return credentials{Username: user, Password: pass}, nil
 	}
 	var c credentials
-	switch {
-	case isJSONBody(r):
-		if err := decodeJSON(r.Body, &c); err != nil {
-			return c, err
-		}
-	case isFormBody(r):
-		if err := parseForm(r); err != nil {
-			return c, err
-		}
-		c.Username, c.Password = r.PostFormValue("username"), r.PostFormValue("password")
-	case r.ContentLength != 0 && r.Header.Get("Content-Type") != "":
-		return c, &requestError{http.StatusUnsupportedMediaType, "send a form (application/x-www-form-urlencoded) or JSON (application/json)"}
-	}
-	return c, nil
+	err := readBody(r, &c, func(form func(string) string) {
+		c.Username, c.Password = form("username"), form("password")
+	})
+	return c, err
 }
 
 // passwordChange is a change of password as the client sent it.
@@ -58,20 +48,27 @@ type passwordChange struct {
 // request).
 func readPasswordChange(r *http.Request) (passwordChange, error) {
 	var c passwordChange
+	err := readBody(r, &c, func(form func(string) string) {
+		c.Current, c.New = form("current_password"), form("new_password")
+	})
+	return c, err
+}
+
+// readBody reads a JSON body into dst, or a form through fromForm, which
+// gets the form's values by name; any other body is 415.
+func readBody(r *http.Request, dst any, fromForm func(form func(string) string)) error {
 	switch {
 	case isJSONBody(r):
-		if err := decodeJSON(r.Body, &c); err != nil {
-			return c, err
-		}
+		return decodeJSON(r.Body, dst)
 	case isFormBody(r):
 		if err := parseForm(r); err != nil {
-			return c, err
+			return err
 		}
-		c.Current, c.New = r.PostFormValue("current_password"), r.PostFormValue("new_password")
+		fromForm(r.PostFormValue)
 	case r.ContentLength != 0 && r.Header.Get("Content-Type") != "":
-		return c, &requestError{http.StatusUnsupportedMediaType, "send a form (application/x-www-form-urlencoded) or JSON (application/json)"}
+		return &requestError{http.StatusUnsupportedMediaType, "send a form (application/x-www-form-urlencoded) or JSON (application/json)"}
 	}
-	return c, nil
+	return nil
 }
 
 // decodeJSON reads exactly one JSON object into dst.

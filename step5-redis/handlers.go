@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gorilla/sessions"
 )
 
 // loginFailed is the one answer to every failed login: wrong password,
@@ -215,14 +217,8 @@ type meResponse struct {
 // handleMe says who is signed in, and until when.
 func handleMe(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		user, ok := s.Values[userKey].(string)
+		s, user, ok := signedIn(w, r, store)
 		if !ok {
-			writeError(w, r, http.StatusUnauthorized, "not signed in")
 			return
 		}
 		created, expires := sessionTimes(s)
@@ -232,6 +228,22 @@ func handleMe(store sessionStore) http.Handler {
 			ExpiresAt: expires.UTC().Format(time.RFC3339),
 		})
 	})
+}
+
+// signedIn returns the request's session and its user. When nobody is signed
+// in it answers 401 (503 when the store fails) and returns ok == false.
+func signedIn(w http.ResponseWriter, r *http.Request, store sessionStore) (*sessions.Session, string, bool) {
+	s, err := store.Get(r, cookieName)
+	if err != nil {
+		storeFailed(w, r)
+		return nil, "", false
+	}
+	user, ok := s.Values[userKey].(string)
+	if !ok {
+		writeError(w, r, http.StatusUnauthorized, "not signed in")
+		return nil, "", false
+	}
+	return s, user, true
 }
 
 // sessionsResponse is the answer of /sessions.
@@ -254,14 +266,8 @@ type sessionResponse struct {
 // the list is something to look at, not a way to take over a session.
 func handleSessions(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		user, ok := s.Values[userKey].(string)
+		s, user, ok := signedIn(w, r, store)
 		if !ok {
-			writeError(w, r, http.StatusUnauthorized, "not signed in")
 			return
 		}
 		list, err := store.UserSessions(r.Context(), user, s.ID)
@@ -290,14 +296,8 @@ func handleSessions(store sessionStore) http.Handler {
 // handlePasswordPage shows the form that changes the password.
 func handlePasswordPage(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		user, ok := s.Values[userKey].(string)
+		_, user, ok := signedIn(w, r, store)
 		if !ok {
-			writeError(w, r, http.StatusUnauthorized, "not signed in")
 			return
 		}
 		render(w, http.StatusOK, "password.html", page{Title: "Change password", User: user})
@@ -431,14 +431,8 @@ func handleLogout(store sessionStore) http.Handler {
 // any browser, is worth anything.
 func handleLogoutAll(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		user, ok := s.Values[userKey].(string)
+		s, user, ok := signedIn(w, r, store)
 		if !ok {
-			writeError(w, r, http.StatusUnauthorized, "not signed in")
 			return
 		}
 		if err := store.DeleteUserSessions(r.Context(), user, ""); err != nil {
