@@ -317,14 +317,8 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			badRequest(w, r, err)
 			return
 		}
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		username, ok := s.Values[userKey].(string)
+		s, username, ok := signedIn(w, r, store)
 		if !ok {
-			writeError(w, r, http.StatusUnauthorized, "not signed in")
 			return
 		}
 		if msg := validatePassword(change.New); msg != "" {
