@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # test.sh runs every check that CI runs, for every module in go.work:
-# gofmt, go vet, and go test -race. Each module is tested on its own
-# (GOWORK=off, from inside its folder), as a reader who copies one step out
-# would run it.
+# gofmt, go vet, go test -race and every benchmark once. Each module is
+# tested on its own (GOWORK=off, from inside its folder), as a reader who
+# copies one step out would run it. Modules are tested two at a time, each
+# into a log of its own that is printed when it ends.
 #
 # What the tests need besides Go and gcc (redis-server for step 5, Chromium
 # for the browser tests) is installed with apt-get when this runs as root, and
 # otherwise named. With CI=true nothing may be missing: those tests fail.
+#
+#   ./test.sh           # everything (about 12 minutes on 2 cores)
+#   JOBS=1 ./test.sh    # one module at a time
 set -euo pipefail
 cd "$(dirname "$0")"
+JOBS=${JOBS:-2}
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -41,14 +46,47 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 
+# check MODULE: vet, race tests and one run of each benchmark, into a log.
+check() {
+	local m=$1
+	(
+		cd "$m"
+		export GOWORK=off
+		printf '\n== %s: go vet\n' "$m"
+		go vet ./...
+		printf '\n== %s: go test -race\n' "$m"
+		go test -race -count=1 ./...
+		printf '\n== %s: benchmarks, once each (they measure in BENCHMARKS.md; here they only must not rot)\n' "$m"
+		go test -run '^$' -bench . -benchtime=1x ./...
+	)
+}
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+declare -A running # pid -> module
+failed=()
+# wait_one waits for any running module, prints its log, records a failure.
+wait_one() {
+	local pid status=0
+	wait -n -p pid "${!running[@]}" || status=$?
+	local m=${running[$pid]}
+	unset "running[$pid]"
+	cat "$logs/${m//\//_}.log"
+	[ "$status" = 0 ] || failed+=("$m")
+}
+start=$SECONDS
 for m in $modules; do
-	say "$m: go vet"
-	(cd "$m" && GOWORK=off go vet ./...)
-	say "$m: go test -race"
-	(cd "$m" && GOWORK=off go test -race -count=1 ./...)
-	say "$m: benchmarks, once each (they measure in BENCHMARKS.md; here they only must not rot)"
-	(cd "$m" && GOWORK=off go test -run '^$' -bench . -benchtime=1x ./...)
+	[ "${#running[@]}" -lt "$JOBS" ] || wait_one
+	check "$m" >"$logs/${m//\//_}.log" 2>&1 &
+	running[$!]=$m
 done
+while [ "${#running[@]}" -gt 0 ]; do wait_one; done
+say "modules tested in $((SECONDS - start)) s"
+if [ "${#failed[@]}" -gt 0 ]; then
+	echo "FAILED: ${failed[*]}" >&2
+	exit 1
+fi
+
 say "README quotes are the code they quote"
 (cd tools && GOWORK=off go run ./docsync -root ..)
 say "curl walkthroughs print what the READMEs show"
@@ -60,4 +98,4 @@ say "workshop exercises: each fails as shipped and passes with its solution"
 scripts/exercises
 scripts/exercises --self-test
 
-say "all checks passed"
+say "all checks passed in $SECONDS s"
