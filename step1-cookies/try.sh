@@ -4,10 +4,14 @@
 #   go run . &   BASE=http://localhost:8080 bash try.sh
 #
 # CI runs it against the real server (go run ./tools/transcript) and compares
-# its output, dates and cookie values normalised, with try.golden.
+# its output, with times, cookie values and names normalised, with try.golden.
 set -euo pipefail
 BASE=${BASE:-http://localhost:8080}
-rm -f jar stolen
+# The cookie files (jar, stolen...) live in a folder of this run's own,
+# removed at the end: nothing is left in the step's folder.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
 # Each line below is printed, then run; a line starting with # is a comment.
 while IFS= read -r cmd; do
 	case $cmd in '' | '#'*) printf '%s\n' "$cmd" && continue ;; esac
@@ -31,7 +35,7 @@ curl -s -H 'Content-Type: application/json' -d '{"username":"mallory","password"
 
 # Someone copies the cookie; then alice logs out.
 cp jar stolen
-curl -s -i -c jar -b jar -X POST -H 'Accept: application/json' $BASE/logout
+curl -s -i -c jar -b jar -X POST -H 'Accept: application/json' $BASE/logout | grep -e '^HTTP' -e Set-Cookie -e Clear-Site-Data -e '^{'
 
 # The copy still works: the server keeps nothing that logout could delete.
 curl -s -b stolen $BASE/me

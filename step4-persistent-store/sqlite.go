@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver for database/sql
+	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver for database/sql
 )
 
 // migrations are the schema, one file per version: 001_init.sql makes
@@ -77,6 +77,9 @@ func openDB(ctx context.Context, path string) (*database, error) {
 	db.write.SetConnMaxLifetime(0)
 	if err := migrate(ctx, db.write, migrations); err != nil {
 		db.write.Close()
+		if sqliteErr := (sqlite3.Error{}); errors.As(err, &sqliteErr) && sqliteErr.Code == sqlite3.ErrNotADB {
+			err = errors.New("the file is not a SQLite database: move it away, or pass -db with another file")
+		}
 		return nil, fmt.Errorf("database %s: %w", abs, err)
 	}
 
@@ -162,8 +165,20 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
+	// A file this step cannot use is left as it is, with advice: most often it
+	// is another step's (step 5 migrates a step-4 file further) or another
+	// program's.
 	if version > len(files) {
-		return fmt.Errorf("schema version %d is newer than this program knows (%d): run a newer build", version, len(files))
+		return fmt.Errorf("schema version %d is newer than this step knows (%d): the file was made by a later step or a newer build; move it away, or pass -db with another file", version, len(files))
+	}
+	if version == 0 {
+		var tables int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+			return fmt.Errorf("migrate: read schema: %w", err)
+		}
+		if tables > 0 {
+			return errors.New("a SQLite file that this step did not make (it has tables but no schema version): move it away, or pass -db with another file")
+		}
 	}
 	if version == len(files) {
 		return nil

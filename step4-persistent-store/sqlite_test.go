@@ -168,6 +168,51 @@ func TestFilesHoldNoToken(t *testing.T) {
 	}
 }
 
+// A data file the step cannot use (a later step's or a newer build's schema,
+// another program's tables, or no SQLite file at all) stops it with a message
+// that says what the file is and what to do, and nothing is migrated.
+func TestOpenDBFileOfAnotherKind(t *testing.T) {
+	dir := t.TempDir()
+	later := filepath.Join(dir, "later.db")
+	db := openTestDB(t, later)
+	must(db.write.Exec(`PRAGMA user_version = 99`))
+	must0(t, db.Close())
+	foreign := filepath.Join(dir, "foreign.db")
+	other, err := sql.Open("sqlite3", dsn(foreign, nil))
+	must0(t, err)
+	must(other.Exec(`CREATE TABLE notes (body TEXT)`))
+	must0(t, other.Close())
+	notDB := filepath.Join(dir, "notes.txt")
+	must0(t, os.WriteFile(notDB, bytes.Repeat([]byte("not a database "), 100), 0o600))
+
+	for path, want := range map[string]string{
+		later:   "made by a later step",
+		foreign: "did not make",
+		notDB:   "not a SQLite database",
+	} {
+		db, err := openDB(t.Context(), path)
+		if err == nil {
+			db.Close()
+			t.Errorf("%s: openDB succeeded", path)
+			continue
+		}
+		for _, want := range []string{path, want, "move it away, or pass -db"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not say %q", filepath.Base(path), err, want)
+			}
+		}
+	}
+	// Nothing was migrated: the foreign file has only its own table.
+	other, err = sql.Open("sqlite3", dsn(foreign, nil))
+	must0(t, err)
+	defer other.Close()
+	var tables string
+	must0(t, other.QueryRow(`SELECT group_concat(name) FROM sqlite_master`).Scan(&tables))
+	if tables != "notes" {
+		t.Errorf("the foreign file now holds %s", tables)
+	}
+}
+
 // readDBFiles is the database file and its -wal and -shm, as a reader of the
 // disk would see them.
 func readDBFiles(t testing.TB, path string) []byte {

@@ -1,6 +1,7 @@
 // Command transcript runs a step's curl walkthrough (its try.sh) against the
-// real server and compares the output, with dates and cookie values
-// normalised, to the golden file its README quotes (try.golden):
+// real server and compares the output, with times, cookie values and the
+// run's unique names normalised (see normalise), to the golden file its
+// README quotes (try.golden):
 //
 //	go run ./tools/transcript                      # every step that has a try.sh
 //	go run ./tools/transcript step2-memory-sessions
@@ -17,11 +18,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -102,14 +106,17 @@ func check(dir string, update bool) error {
 	if err != nil {
 		return err
 	}
+	// A run id of its own, so that the golden file shows <id> where try.sh
+	// makes its names unique.
+	id := fmt.Sprintf("%08x", rand.Uint32())
 	try := exec.CommandContext(ctx, "bash", script)
 	try.Dir = tmp
-	try.Env = append(os.Environ(), "BASE=http://"+addr)
+	try.Env = append(os.Environ(), "BASE=http://"+addr, "TRY_ID="+id)
 	out, err := try.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("try.sh: %v\n%s", err, out)
 	}
-	got := normalise(string(out), addr)
+	got := normalise(string(out), addr, id)
 
 	golden := filepath.Join(dir, "try.golden")
 	if update {
@@ -163,36 +170,96 @@ func startRedis(ctx context.Context, dir string) (string, func(), error) {
 	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), func() { cmd.Process.Kill(); cmd.Wait() }, nil
 }
 
-var expiresRE = regexp.MustCompile(`Expires=[^;]+;`)
-
-var normalisers = []struct {
-	re   *regexp.Regexp
-	with string
-}{
-	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`), "2026-01-01T12:00:00Z"},
-	{regexp.MustCompile(`(?m)^Date: .*$`), "Date: Thu, 01 Jan 2026 12:00:00 GMT"},
-	{regexp.MustCompile(`session=[^;\s"]+`), "session=<cookie>"},
-	{regexp.MustCompile(`(?m)(\tsession\t)\S+$`), "${1}<cookie>"},
-	{regexp.MustCompile(`(?m)(\t[A-Z]+\t/\t[A-Z]+\t)\d+(\t)`), "${1}1767355200${2}"},
-	{regexp.MustCompile(`(?m)^Retry-After: \d+`), "Retry-After: 900"},
-}
-
-// normalise makes a run's output comparable with the golden file: the port
-// becomes localhost:8080 and dates and cookie values become fixed ones.
-func normalise(s, addr string) string {
+// normalise makes a run's output comparable with the golden file, keeping
+// what a reader is meant to check:
+//   - the port becomes localhost:8080;
+//   - every time becomes <t0>, <t0+30m>, <t0+12h>...: its distance from the
+//     earliest time of the run, to the minute (a walkthrough takes seconds,
+//     the deadlines it shows are minutes and hours apart), so that a reader
+//     can check created_at against expires_at. A deleted cookie's 1970 stays;
+//   - every session cookie value becomes <cookie1>, <cookie2>... in the order
+//     they first appear: the same value the same placeholder, a new one a new;
+//   - the run's id (TRY_ID, which try.sh puts in the names it signs up)
+//     becomes <id>.
+func normalise(s, addr, id string) string {
 	s = strings.ReplaceAll(s, "\r", "")
 	s = strings.ReplaceAll(s, addr, "localhost:8080")
-	// A cookie's expiry moves with the clock; a deleted cookie's (1970) does not.
-	s = expiresRE.ReplaceAllStringFunc(s, func(e string) string {
-		if strings.Contains(e, " 1970 ") {
-			return e
-		}
-		return "Expires=Fri, 02 Jan 2026 12:00:00 GMT;"
-	})
-	for _, n := range normalisers {
-		s = n.re.ReplaceAllString(s, n.with)
+	s = normaliseTimes(s)
+	cookies := map[string]string{}
+	for _, re := range cookieREs {
+		s = re.ReplaceAllStringFunc(s, func(m string) string {
+			sub := re.FindStringSubmatch(m)
+			name, value := sub[1], sub[2]
+			if cookies[value] == "" {
+				cookies[value] = fmt.Sprintf("<cookie%d>", len(cookies)+1)
+			}
+			return name + cookies[value]
+		})
 	}
-	return s
+	s = strings.ReplaceAll(s, id, "<id>")
+	return strings.ReplaceAll(s, strings.ToUpper(id), "<id>")
+}
+
+// cookieREs find a session cookie's value: in a Cookie or Set-Cookie header
+// or a JSON body, and in a curl cookie jar (name TAB value).
+var cookieREs = []*regexp.Regexp{
+	regexp.MustCompile(`((?:__Host-)?session=)([^;\s"]+)`),
+	regexp.MustCompile(`(?m)(\t(?:__Host-)?session\t)(\S+)$`),
+}
+
+// timeRE finds the times a walkthrough prints: RFC 3339 (JSON bodies), HTTP
+// dates (Date, a cookie's Expires) and Unix seconds (a curl cookie jar).
+var timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)` +
+	`|(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT` +
+	`|\t(?:TRUE|FALSE)\t\d{9,11}\t`)
+
+func parseTime(m string) (t time.Time, prefix, suffix string) {
+	if strings.HasPrefix(m, "\t") { // a cookie jar's "\tTRUE\t1767355200\t"
+		f := strings.Split(m, "\t")
+		sec, _ := strconv.ParseInt(f[2], 10, 64)
+		return time.Unix(sec, 0), "\t" + f[1] + "\t", "\t"
+	}
+	if t, err := time.Parse(time.RFC3339Nano, m); err == nil {
+		return t, "", ""
+	}
+	t, _ = time.Parse(http.TimeFormat, m)
+	return t, "", ""
+}
+
+func normaliseTimes(s string) string {
+	var t0 time.Time
+	for _, m := range timeRE.FindAllString(s, -1) {
+		if t, _, _ := parseTime(m); t.Year() > 2000 && (t0.IsZero() || t.Before(t0)) {
+			t0 = t
+		}
+	}
+	return timeRE.ReplaceAllStringFunc(s, func(m string) string {
+		t, prefix, suffix := parseTime(m)
+		if t.Year() <= 2000 {
+			return m
+		}
+		return prefix + offset(t.Sub(t0).Round(time.Minute)) + suffix
+	})
+}
+
+// offset writes d as <t0>, <t0+30m>, <t0+12h>, <t0+12h30m>.
+func offset(d time.Duration) string {
+	if d == 0 {
+		return "<t0>"
+	}
+	sign := "+"
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	h, m := int(d.Hours()), int(d.Minutes())%60
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	return "<t0" + sign + b.String() + ">"
 }
 
 // lineDiff shows the first lines that differ.
