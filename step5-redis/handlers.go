@@ -464,7 +464,13 @@ func handleHealthz(store sessionStore, db pinger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthzTimeout)
 		defer cancel()
-		if err := store.Ping(ctx); err != nil {
+		if err := store.Ping(ctx); errors.Is(err, errPartialOutage) {
+			// 503 too: some users are signed out until Redis recovers. Every
+			// instance says so at once; see docs/redis.md for what a load
+			// balancer then does.
+			writeError(w, r, http.StatusServiceUnavailable, "the session store (Redis Cluster) cannot serve every session: a master is down")
+			return
+		} else if err != nil {
 			writeError(w, r, http.StatusServiceUnavailable, "the session store (Redis) is not answering")
 			return
 		}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -30,6 +29,8 @@ type config struct {
 	trustProxy    bool
 	dbPath        string
 	redisURL      string
+	redisPrefix   string
+	maxAnonymous  int // new anonymous sessions per idle timeout; not a flag
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -44,6 +45,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "count failed logins by the last X-Forwarded-For address (only behind a reverse proxy that sets it)")
 	fs.StringVar(&cfg.dbPath, "db", "step5.db", "SQLite file that keeps the users (made if missing)")
 	fs.StringVar(&cfg.redisURL, "redis", "", "Redis URL for the sessions (default $REDIS_URL, else "+defaultRedisURL+")")
+	fs.StringVar(&cfg.redisPrefix, "redis-prefix", defaultRedisPrefix, "prefix of every Redis key: deployments with different prefixes never see each other's sessions")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -53,6 +55,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.idleTimeout <= 0 || cfg.maxLifetime <= 0 {
 		return cfg, errors.New("-idle-timeout and -max-lifetime must be positive")
 	}
+	if cfg.redisPrefix == "" {
+		return cfg, errors.New("-redis-prefix must not be empty: it keeps deployments that share a Redis apart")
+	}
+	cfg.maxAnonymous = defaultMaxAnonymous
 	if cfg.bcryptCost < bcrypt.MinCost || cfg.bcryptCost > bcrypt.MaxCost {
 		return cfg, fmt.Errorf("-bcrypt-cost must be between %d and %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
@@ -61,6 +67,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 // defaultRedisURL is a Redis on this machine, database 0.
 const defaultRedisURL = "redis://localhost:6379/0"
+
+// defaultRedisPrefix starts every key the app writes in Redis.
+const defaultRedisPrefix = "gosessions:"
+
+// defaultMaxAnonymous bounds the anonymous sessions that an idle timeout may
+// create: a flood of cookieless requests leaves at most twice as many in
+// Redis (see RedisStore.Save).
+const defaultMaxAnonymous = 100_000
 
 // run is the whole program: main only calls it, and tests call it with their
 // own arguments, environment and output, on 127.0.0.1:0.
@@ -97,19 +111,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.redisURL == "" {
 		cfg.redisURL = cmp.Or(getenv("REDIS_URL"), defaultRedisURL)
 	}
-	redisOpts, err := redisOptions(cfg.redisURL)
+	rdb, redisCfg, err := connectRedis(ctx, cfg.redisURL, logger)
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewUniversalClient(redisOpts)
 	defer rdb.Close() // after the server has stopped, like the database
 	store := NewRedisStore(rdb, secrets, cfg, logger)
 	// Redis may be down now and back in a minute: start anyway, and answer
 	// 503 meanwhile. The client reconnects by itself.
 	if err := store.Ping(ctx); err != nil {
-		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "addrs", redisOpts.Addrs, "err", err)
+		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "addrs", redisCfg.addrs(), "err", err)
 	} else {
-		logger.Info("redis", "addrs", redisOpts.Addrs)
+		logger.Info("redis", "addrs", redisCfg.addrs(), "prefix", cfg.redisPrefix)
 	}
 	hasher, err := newHasher(cfg.bcryptCost)
 	if err != nil {

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Tests of what a session keeps whatever happens around it: the deadlines it
+// was issued with (restarts with other flags, clocks that disagree), its
+// place in its user's set (a failed or lost write), its deployment (a key
+// prefix), and the bound on anonymous sessions.
+
+// A restart with a longer -max-lifetime does not lengthen the sessions
+// issued before it: expires_at stays what it was, and the session stays in
+// its user's set, so that /sessions lists it and /logout-all and /password
+// end it.
+func TestRestartNeverLengthensASession(t *testing.T) {
+	env := map[string]string{"SESSION_SECRET": testSecret}
+	db := filepath.Join(t.TempDir(), "app.db")
+	short := []string{"-db", db, "-max-lifetime", "2m"}
+	long := []string{"-db", db, "-max-lifetime", "1h"}
+
+	first := startServer(t, env, short...)
+	signUpUsers(t, first)
+	laptop := signInFrom(t, first, "alice", "wonderland", "Laptop/1.0")
+	issued := laptop.get("/me").json(t)["expires_at"]
+	must0(t, first.stop())
+
+	second := startServer(t, env, long...)
+	laptop.base = second.URL
+	if got := laptop.get("/me").json(t)["expires_at"]; got != issued {
+		t.Fatalf("after a restart with -max-lifetime 1h, expires_at = %v, want the issued %v", got, issued)
+	}
+	phone := signInFrom(t, second, "alice", "wonderland", "Phone/1.0")
+	if !listsAgent(t, phone, "Laptop/1.0") {
+		t.Fatal("/sessions no longer lists the session issued before the restart")
+	}
+	wantStatus(t, phone.do("POST", "/logout-all", nil, jsonHeaders), http.StatusOK)
+	if got := laptop.whoami(); got != "" {
+		t.Fatalf("after /logout-all, the session issued before the restart is still %q", got)
+	}
+	must0(t, second.stop())
+
+	// The same for /password, from another session.
+	third := startServer(t, env, short...)
+	laptop = signInFrom(t, third, "alice", "wonderland", "Laptop/1.0")
+	must0(t, third.stop())
+	fourth := startServer(t, env, long...)
+	laptop.base = fourth.URL
+	phone = signInFrom(t, fourth, "alice", "wonderland", "Phone/1.0")
+	wantStatus(t, phone.changePassword("wonderland", "new-wonderland"), http.StatusOK)
+	if got := laptop.whoami(); got != "" {
+		t.Fatalf("after /password, the session issued before the restart is still %q", got)
+	}
+}
+
+// listsAgent says whether the user's /sessions lists a session of agent.
+func listsAgent(t *testing.T, c *client, agent string) bool {
+	t.Helper()
+	for _, s := range c.get("/sessions").json(t)["sessions"].([]any) {
+		if s.(map[string]any)["user_agent"] == agent {
+			return true
+		}
+	}
+	return false
+}
+
+// A restart with a shorter -max-lifetime or -idle-timeout shortens the
+// sessions issued before: the earlier deadline wins.
+func TestShorterFlagsShortenASession(t *testing.T) {
+	rs := startRedis(t)
+	st, clock := newTestStoreOn(t, rs, time.Hour, 24*time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+	restarted, _ := newTestStoreOn(t, rs, 10*time.Minute, 20*time.Minute)
+	restarted.now = clock.now
+	if _, exp := sessionTimes(must(restarted.Get(requestWith(ck), cookieName))); !exp.Equal(clock.t.Add(10 * time.Minute)) {
+		t.Fatalf("with -idle-timeout 10m, expires_at = %v, want now + 10m", exp)
+	}
+	clock.advance(9 * time.Minute)
+	must(restarted.Get(requestWith(ck), cookieName))
+	clock.advance(9 * time.Minute)
+	if _, exp := sessionTimes(must(restarted.Get(requestWith(ck), cookieName))); !exp.Equal(clock.t.Add(2 * time.Minute)) {
+		t.Fatalf("with -max-lifetime 20m, expires_at = %v, want 20m after sign-in", exp)
+	}
+	wantTTL(t, st.client, st.sessionKey(idHash(cookieID(t, st, ck))), 2*time.Minute)
+}
+
+// Instances whose clocks disagree: one that is ahead (here past the
+// session's deadline) neither drops a live session from its user's set nor
+// fails to end it. (The set tolerates clocks up to a max lifetime apart;
+// the epoch, any skew.)
+func TestClockSkewKeepsTheIndex(t *testing.T) {
+	rs := startRedis(t)
+	st, clock := newTestStoreOn(t, rs, time.Hour, time.Hour)
+	ahead, aheadClock := newTestStoreOn(t, rs, time.Hour, time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"}) // ends in an hour
+	clock.advance(50 * time.Minute)
+	aheadClock.t = clock.t.Add(15 * time.Minute) // 15 minutes ahead: past the session's deadline
+
+	if list := must(ahead.UserSessions(t.Context(), "alice", "")); len(list) != 0 {
+		t.Fatalf("the instance ahead lists %d sessions, want none: by its clock they have ended", len(list))
+	}
+	newSession(t, ahead, map[any]any{userKey: "alice"}) // indexes, and prunes by its clock
+	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 2 {
+		t.Fatalf("after the instance ahead listed and indexed, the session is listed %d times by the others, want 2 sessions", len(list))
+	}
+	must0(t, ahead.DeleteUserSessions(t.Context(), "alice", ""))
+	if s := must(st.Get(requestWith(ck), cookieName)); !s.IsNew {
+		t.Fatal("sign-out-everywhere on the instance ahead left the session live on the others")
+	}
+}
+
+// A session is in its user's set before it exists: a login whose set write
+// fails leaves no session and sets no cookie.
+func TestFailedIndexWriteLeavesNoSession(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	// Any error will do; a key of the wrong type gives one.
+	must0(t, st.client.Set(t.Context(), st.userSetKey("alice"), "not a set", 0).Err())
+	r := requestWith(nil)
+	s := must(st.New(r, cookieName))
+	s.Values[userKey] = "alice"
+	w := httptest.NewRecorder()
+	if err := st.Save(r, w, s); err == nil {
+		t.Fatal("Save succeeded although the user's set could not be written")
+	}
+	if n := countSessions(t, st); n != 0 || w.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("a failed login left %d sessions (cookie %q)", n, w.Header().Get("Set-Cookie"))
+	}
+}
+
+// A session whose entry in its user's set was lost (a write acknowledged by
+// a master that died before its replica had it) is still ended by
+// DeleteUserSessions: the user's epoch moves on, and the session carries the
+// old one.
+func TestLostIndexWriteIsStillSignedOut(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
+	lost := newSession(t, st, map[any]any{userKey: "alice"})
+	kept := newSession(t, st, map[any]any{userKey: "alice"})
+	other := newSession(t, st, map[any]any{userKey: "bob"})
+	must0(t, st.client.ZRem(t.Context(), st.userSetKey("alice"), idHash(cookieID(t, st, lost))).Err())
+
+	must0(t, st.DeleteUserSessions(t.Context(), "alice", cookieID(t, st, kept)))
+	if s := must(st.Get(requestWith(lost), cookieName)); !s.IsNew {
+		t.Fatal("a session missing from its user's set survived DeleteUserSessions")
+	}
+	if s := must(st.Get(requestWith(kept), cookieName)); s.IsNew {
+		t.Fatal("DeleteUserSessions ended the session it was told to keep")
+	}
+	if s := must(st.Get(requestWith(other), cookieName)); s.IsNew {
+		t.Fatal("ending alice's sessions ended bob's")
+	}
+	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 1 {
+		t.Fatalf("alice has %d sessions listed, want the kept one", len(list))
+	}
+	must0(t, st.DeleteUserSessions(t.Context(), "alice", ""))
+	if s := must(st.Get(requestWith(kept), cookieName)); !s.IsNew {
+		t.Fatal("the kept session survived the next DeleteUserSessions")
+	}
+	// A login after it is a session like any other.
+	fresh := newSession(t, st, map[any]any{userKey: "alice"})
+	if s := must(st.Get(requestWith(fresh), cookieName)); s.IsNew {
+		t.Fatal("a login after DeleteUserSessions does not work")
+	}
+}
+
+// A session read after its idle deadline, before its max lifetime and
+// before Redis expires it (the store's clock runs ahead of Redis's here), is
+// over: the store checks it, not only Redis's TTL.
+func TestGetAfterIdleDeadline(t *testing.T) {
+	st, clock := newTestStore(t, 10*time.Minute, time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+	clock.advance(9 * time.Minute)
+	if s := must(st.Get(requestWith(ck), cookieName)); s.IsNew {
+		t.Fatal("a session read before its idle deadline is not served")
+	}
+	clock.advance(10 * time.Minute) // 10 minutes since the last use, 19 since sign-in
+	if countSessions(t, st) != 1 {
+		t.Fatal("Redis expired the session: the test would prove nothing")
+	}
+	s := must(st.Get(requestWith(ck), cookieName))
+	if !s.IsNew || s.ID != "" || s.Values[userKey] != nil {
+		t.Fatalf("a session read after its idle deadline is served: new %v, values %v", s.IsNew, s.Values)
+	}
+}
+
+// Deployments with different -redis-prefix share a Redis and never see each
+// other's sessions, even with the same SESSION_SECRET: not in /sessions, not
+// in /logout-all or /password, not by a cookie carried from one to the other.
+func TestRedisPrefixesIsolateDeployments(t *testing.T) {
+	rs := startRedis(t)
+	env := map[string]string{"SESSION_SECRET": testSecret}
+	a := startServer(t, env, "-redis", rs.URL, "-redis-prefix", "one:")
+	b := startServer(t, env, "-redis", rs.URL, "-redis-prefix", "two:")
+	signUpUsers(t, a) // alice and bob on a
+	wantStatus(t, newClient(t, b).signup("alice", "wonderland-b"), http.StatusCreated)
+
+	aliceA := signInFrom(t, a, "alice", "wonderland", "A/1.0")
+	bobA := signInFrom(t, a, "bob", "the-builder", "A/1.0")
+	aliceB := signInFrom(t, b, "alice", "wonderland-b", "B/1.0")
+	if listsAgent(t, aliceB, "A/1.0") || listsAgent(t, aliceA, "B/1.0") {
+		t.Fatal("/sessions lists a session of the other deployment")
+	}
+	wantStatus(t, aliceB.do("POST", "/logout-all", nil, jsonHeaders), http.StatusOK)
+	if got := aliceA.whoami(); got != "alice" {
+		t.Fatalf("/logout-all on b signed out alice on a: /me = %q", got)
+	}
+	aliceB = signInFrom(t, b, "alice", "wonderland-b", "B/1.0")
+	wantStatus(t, aliceB.changePassword("wonderland-b", "new-wonderland-b"), http.StatusOK)
+	if got := aliceA.whoami(); got != "alice" {
+		t.Fatalf("/password on b signed out alice on a: /me = %q", got)
+	}
+	// bob's cookie from a, sent to b: the same secret signs it, but b has
+	// no such session.
+	bobOnB := newClient(t, b)
+	bobOnB.setSessionCookie(bobA.sessionCookie())
+	if got := bobOnB.whoami(); got != "" {
+		t.Fatalf("a cookie of a signs in on b as %q", got)
+	}
+	for key := range allKeys(t, rs.client()) {
+		if !strings.HasPrefix(key, "one:") && !strings.HasPrefix(key, "two:") {
+			t.Errorf("key %q is under neither prefix", key)
+		}
+	}
+}
+
+// Past maxAnonymous new anonymous sessions in an idle timeout, /visits still
+// answers but stores nothing and sets no cookie; a sign-in still works, and
+// a signed-in user is never touched.
+func TestAnonymousSessionsAreBounded(t *testing.T) {
+	rs := startRedis(t)
+	logger := slog.New(slog.DiscardHandler)
+	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+	st := NewRedisStore(rs.client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour, maxAnonymous: 3}, logger)
+	hs := httptest.NewServer(newServer(logger, st, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
+	defer hs.Close()
+	ts := &testServer{URL: hs.URL}
+	signUpUsers(t, ts) // sign-ups: signed in, not anonymous
+	alice := signInFrom(t, ts, "alice", "wonderland", "Alice/1.0")
+	before := countSessions(t, st)
+
+	cookies := 0
+	for range 10 {
+		r := newClient(t, ts).get("/visits")
+		wantStatus(t, r, http.StatusOK)
+		if setCookie(r) != nil {
+			cookies++
+		}
+	}
+	if cookies != 3 || countSessions(t, st) != before+3 {
+		t.Fatalf("10 cookieless visits set %d cookies and stored %d sessions, want 3 and 3", cookies, countSessions(t, st)-before)
+	}
+	if got := alice.whoami(); got != "alice" {
+		t.Fatalf("during the flood, alice is %q", got)
+	}
+	bob := newClient(t, ts)
+	wantStatus(t, bob.get("/visits"), http.StatusOK) // no session for bob's browser...
+	wantStatus(t, bob.login("bob", "the-builder"), http.StatusOK)
+	if got := bob.whoami(); got != "bob" { // ...which signs in all the same
+		t.Fatalf("a login past the anonymous budget: /me = %q, want bob", got)
+	}
+	if got := bob.get("/visits").json(t)["visits"]; got != 1.0 {
+		t.Fatalf("a signed-in user's visits past the anonymous budget: %v, want 1", got)
+	}
+}
