@@ -9,16 +9,18 @@ import (
 )
 
 // Exercise 01 (EXERCISES.md): POST /logout-others signs the user out of
-// every other browser and keeps this one signed in, with 200 and
-// {"user": NAME}; a browser's form gets a 303 back to /sessions, which
-// offers the button. Nobody else is signed out, and a page on another site
-// cannot make the browser post it.
+// every other browser and keeps this one signed in under a new id, so that
+// a copy of its cookie is out too, with 200 and {"user": NAME}; a browser's
+// form gets a 303 back to /sessions, which offers the button. Nobody else is
+// signed out, and a page on another site cannot make the browser post it.
 func TestExercise01_LogoutOthers(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)
 	laptop := signInFrom(t, ts, "alice", "wonderland", "Laptop/1.0")
 	phone := signInFrom(t, ts, "alice", "wonderland", "Phone/1.0")
 	bob := signInFrom(t, ts, "bob", "the-builder", "Bob/1.0")
+	laptopCopy := newClient(t, ts) // a thief's copy of the laptop's cookie
+	laptopCopy.setSessionCookie(laptop.sessionCookie())
 
 	cross := map[string]string{"Accept": "application/json", "Sec-Fetch-Site": "cross-site"}
 	if r := laptop.do("POST", "/logout-others", nil, cross); r.StatusCode != http.StatusForbidden || phone.whoami() != "alice" {
@@ -37,6 +39,9 @@ func TestExercise01_LogoutOthers(t *testing.T) {
 	}
 	if got := phone.whoami(); got != "" {
 		t.Errorf("sent: POST /logout-others from alice's laptop, then GET /me from her phone\ngot:  /me says %q\nwant: 401: every other session of alice is signed out", got)
+	}
+	if got := laptopCopy.whoami(); got != "" {
+		t.Errorf("sent: POST /logout-others from alice's laptop, then GET /me with a copy of the laptop's cookie taken before\ngot:  /me says %q\nwant: 401: the laptop's session goes on under a new id, so a copy of its old cookie is one of the others", got)
 	}
 	if got := bob.whoami(); got != "bob" {
 		t.Errorf("sent: POST /logout-others as alice, then GET /me as bob\ngot:  /me says %q\nwant: bob: other users are not signed out", got)

@@ -17,11 +17,11 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Exercise 02 (EXERCISES.md): /me also answers "last_login_at", when the
+// Exercise 04 (EXERCISES.md): /me also answers "last_login_at", when the
 // user signed in before this session began (RFC 3339), or null when this
 // session's sign-in is the first one known. Signup is a sign-in; a failed
 // login is not. The time is kept in the database, so it outlives a restart.
-func TestExercise02_MeSaysLastLogin(t *testing.T) {
+func TestExercise04_MeSaysLastLogin(t *testing.T) {
 	env := map[string]string{"SESSION_SECRET": testSecret}
 	db := filepath.Join(t.TempDir(), "app.db")
 	first := startServer(t, env, "-db", db)
@@ -49,11 +49,11 @@ func TestExercise02_MeSaysLastLogin(t *testing.T) {
 		phoneLogin, "the phone's: kept in the database across the restart, and a failed login is no sign-in")
 }
 
-// Exercise 02 (EXERCISES.md), the point of versioned schemas: a database
+// Exercise 04 (EXERCISES.md), the point of versioned schemas: a database
 // that the step as shipped made (schema version 1, alice signed up and still
 // signed in) is brought up to date when the new server starts on it. Nobody
 // is lost and nobody signed out, and last_login_at works from then on.
-func TestExercise02_OldDatabaseIsMigrated(t *testing.T) {
+func TestExercise04_OldDatabaseIsMigrated(t *testing.T) {
 	env := map[string]string{"SESSION_SECRET": testSecret}
 	db := filepath.Join(t.TempDir(), "app.db")
 	const created = 1767268800000 // 2026-01-01T12:00:00Z, in Unix ms

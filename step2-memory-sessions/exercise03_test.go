@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// Exercise 02 (EXERCISES.md): after a browser login, the home page greets
+// Exercise 03 (EXERCISES.md): after a browser login, the home page greets
 // the user once with a flash message; a reload no longer shows it.
-func TestExercise02_WelcomeFlashShowsOnce(t *testing.T) {
+func TestExercise03_WelcomeFlashShowsOnce(t *testing.T) {
 	ts := startServer(t, nil)
 	c := newClient(t, ts)
 	wantStatus(t, c.postForm("/login", url.Values{"username": {"alice"}, "password": {"wonderland"}}), 303)
