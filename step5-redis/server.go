@@ -30,6 +30,9 @@ type config struct {
 	trustProxy    bool
 	dbPath        string
 	redisURL      string
+	// maxAnonymous bounds the anonymous sessions (no user) the store keeps;
+	// 0 means defaultMaxAnonymous. Not a flag: tests set it.
+	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
