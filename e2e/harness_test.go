@@ -449,6 +449,12 @@ func login(t *testing.T, tab context.Context, baseURL, user, password string) in
 	return click(t, tab, "login")
 }
 
+// sessionCookie is the name of every step's session cookie (step 1's login
+// cookie too): Secure, so it takes the __Host- prefix, which no sibling host
+// can plant. Chromium keeps and sends it on http://127.0.0.1 all the same,
+// a loopback address counting as a secure origin.
+const sessionCookie = "__Host-session"
+
 // cookie returns the browser's cookie of that name for baseURL, HttpOnly ones
 // included: what the browser stores, not what a script can see.
 func cookie(t *testing.T, tab context.Context, baseURL, name string) (*network.Cookie, bool) {

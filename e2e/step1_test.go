@@ -46,7 +46,7 @@ func TestStep1Cookies(t *testing.T) {
 
 	// HttpOnly: the browser holds the session cookie and sends it (the
 	// reload below is still signed in), but no script can read it.
-	sess, ok := cookie(t, tab, srv.URL, "session")
+	sess, ok := cookie(t, tab, srv.URL, sessionCookie)
 	if !ok {
 		t.Fatal("no session cookie in the browser after login")
 	}
@@ -61,21 +61,21 @@ func TestStep1Cookies(t *testing.T) {
 
 	// A forged session cookie is turned away: a made-up one, and the real
 	// one with one character changed.
-	setCookie(t, tab, srv.URL, "session", "alice", true)
+	setCookie(t, tab, srv.URL, sessionCookie, "alice", true)
 	reload(t, tab)
 	wantSignedOut(t, tab, `with session cookie "alice"`)
-	setCookie(t, tab, srv.URL, "session", tamper(sess.Value), true)
+	setCookie(t, tab, srv.URL, sessionCookie, tamper(sess.Value), true)
 	reload(t, tab)
 	wantSignedOut(t, tab, "with a tampered session cookie")
 
 	// The weakness that step 2 fixes: the server keeps nothing, so a copy of
 	// the cookie taken before logout still signs in after it.
-	setCookie(t, tab, srv.URL, "session", sess.Value, true)
+	setCookie(t, tab, srv.URL, sessionCookie, sess.Value, true)
 	reload(t, tab)
 	wantSignedIn(t, tab, "alice", "with the real cookie put back")
 	click(t, tab, "logout")
 	wantSignedOut(t, tab, "after logout")
-	setCookie(t, tab, srv.URL, "session", sess.Value, true)
+	setCookie(t, tab, srv.URL, sessionCookie, sess.Value, true)
 	reload(t, tab)
 	wantSignedIn(t, tab, "alice", "step 1's known weakness: a cookie copied before logout, replayed after it")
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func TestStep2MemorySessions(t *testing.T) {
 		t.Fatalf("after reload: #visits = %q, want 2", got)
 	}
 	screenshot(t, tab, "step2-visits")
-	before, ok := cookie(t, tab, srv.URL, "session")
+	before, ok := cookie(t, tab, srv.URL, sessionCookie)
 	if !ok {
 		t.Fatal("no session cookie after /visits: the anonymous session is not in a cookie")
 	}
@@ -40,7 +41,7 @@ func TestStep2MemorySessions(t *testing.T) {
 	screenshot(t, tab, "step2-home-signed-in")
 
 	// New id at login: the id the browser had before is worth nothing now.
-	after, ok := cookie(t, tab, srv.URL, "session")
+	after, ok := cookie(t, tab, srv.URL, sessionCookie)
 	if !ok {
 		t.Fatal("no session cookie after login")
 	}
@@ -51,9 +52,18 @@ func TestStep2MemorySessions(t *testing.T) {
 		t.Errorf("session cookie: HttpOnly=%v Secure=%v SameSite=%q Path=%q; want HttpOnly, Secure, Lax, /",
 			after.HTTPOnly, after.Secure, after.SameSite, after.Path)
 	}
+	if _, ok := cookie(t, tab, srv.URL, "session"); ok {
+		t.Error("the browser holds a cookie named plain \"session\": want only " + sessionCookie)
+	}
 
+	// The browser sends __Host-session back over plain http://127.0.0.1: the
+	// reload below is signed in only through it.
+	log := recordNetwork(t, tab)
 	if st := reload(t, tab); st != http.StatusOK {
 		t.Fatalf("reload while signed in: status %d", st)
+	}
+	if req := log.wait(t, "GET", srv.URL+"/"); !slices.Contains(req.Cookies, sessionCookie) {
+		t.Errorf("the reload sent the cookies %q, want %s among them", req.Cookies, sessionCookie)
 	}
 	wantSignedIn(t, tab, "alice", "after reload")
 
@@ -66,7 +76,7 @@ func TestStep2MemorySessions(t *testing.T) {
 	click(t, tab, "nav-home")
 	click(t, tab, "logout")
 	wantSignedOut(t, tab, "after logout")
-	if _, ok := cookie(t, tab, srv.URL, "session"); ok {
+	if _, ok := cookie(t, tab, srv.URL, sessionCookie); ok {
 		t.Error("the browser still holds a session cookie after logout")
 	}
 
@@ -82,7 +92,7 @@ func TestStep2MemorySessions(t *testing.T) {
 	// Logout deleted the session on the server: the cookie copied while
 	// signed in, put back into the browser, signs nobody in (step 1 could
 	// not do that).
-	setCookie(t, tab, srv.URL, "session", after.Value, true)
+	setCookie(t, tab, srv.URL, sessionCookie, after.Value, true)
 	navigate(t, tab, srv.URL+"/")
 	wantSignedOut(t, tab, "with the cookie from before logout put back")
 }

@@ -65,7 +65,7 @@ func TestStep3BcryptLogin(t *testing.T) {
 	net := recordNetwork(t, tab)
 	navigate(t, tab, evil.URL)
 	req := net.wait(t, "POST", srv.URL+"/logout")
-	if !slices.Contains(req.Cookies, "session") {
+	if !slices.Contains(req.Cookies, sessionCookie) {
 		t.Errorf("the forged POST carried the cookies %q: the browser should have sent the session cookie (same site), which is why SameSite=Lax is not enough", req.Cookies)
 	}
 	if req.Status != http.StatusForbidden {

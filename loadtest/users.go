@@ -67,7 +67,7 @@ func post(ctx context.Context, client *http.Client, url string, u user) (int, st
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
 	for _, c := range resp.Cookies() {
-		if c.Name == "session" {
+		if c.Name == "__Host-session" || c.Name == "session" { // Secure or not
 			return resp.StatusCode, c.Name + "=" + c.Value, nil
 		}
 	}

@@ -133,16 +133,20 @@ func TestSessionCookieAttributes(t *testing.T) {
 		args       []string
 		wantSecure bool
 		wantWarn   bool
+		wantName   string // __Host-: Secure, Path=/ and no Domain, or browsers drop it
 	}{
-		{nil, true, false},
-		{[]string{"-secure-cookies=false"}, false, true},
+		{nil, true, false, sessionCookieName},
+		{[]string{"-secure-cookies=false"}, false, true, "session"},
 	} {
 		ts := startServer(t, nil, tc.args...)
 		c := newClient(t, ts)
 		r := c.login("alice", "wonderland")
 		ck := setCookie(r)
 		if ck == nil {
-			t.Fatalf("%v: login set no %q cookie", tc.args, cookieName)
+			t.Fatalf("%v: login set no session cookie", tc.args)
+		}
+		if ck.Name != tc.wantName || ck.Domain != "" {
+			t.Errorf("%v: cookie %q: want the name %q and no Domain", tc.args, r.Header.Get("Set-Cookie"), tc.wantName)
 		}
 		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Secure != tc.wantSecure {
 			t.Errorf("%v: cookie %q: want HttpOnly, SameSite=Lax, Path=/, Secure=%v", tc.args, r.Header.Get("Set-Cookie"), tc.wantSecure)
@@ -495,5 +499,20 @@ func TestRestartKeepsSessions(t *testing.T) {
 	c2.setSessionCookie(cookie)
 	if got := c2.whoami(); got != "alice" {
 		t.Fatalf("after a restart the old cookie signs in %q, want alice: the session is in the cookie", got)
+	}
+}
+
+// Go's cookie jar, like a browser, keeps the Secure __Host-session cookie
+// from http://127.0.0.1 (a loopback address counts as secure) and sends it
+// back: local use needs no TLS.
+func TestHostCookieRoundTripsInAJar(t *testing.T) {
+	ts := startServer(t, nil)
+	c := newClient(t, ts)
+	wantStatus(t, c.login("alice", "wonderland"), http.StatusOK)
+	if c.sessionCookie() == "" {
+		t.Fatalf("the jar holds no %q cookie for %s", sessionCookieName, ts.URL)
+	}
+	if got := c.whoami(); got != "alice" {
+		t.Fatalf("with the jar's %q cookie, /me says %q, want alice", sessionCookieName, got)
 	}
 }

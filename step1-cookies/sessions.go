@@ -9,9 +9,10 @@ import (
 	"github.com/gorilla/sessions"
 )
 
-// cookieName is the cookie that signs a user in. It holds the session's data
-// itself (who signed in, and when), encrypted and signed: the browser keeps
-// it but can neither read nor change it.
+// cookieName names the session, and so the cookie that signs a user in (see
+// nameFor). It holds the session's data itself (who signed in, and when),
+// encrypted and signed: the browser keeps it but can neither read nor change
+// it.
 const cookieName = "session"
 
 // Keys of Session.Values that the handlers use.
@@ -77,6 +78,17 @@ func newSessionCookies(secrets [][]byte, cfg config) sessionCookies {
 	}
 }
 
+// nameFor is the name of the cookie that carries the session called name:
+// "__Host-" + name when the cookie is Secure. A browser keeps a __Host-
+// cookie only if it is Secure, has Path=/ and no Domain, so no other host
+// (a sibling subdomain, say) can plant one on this one.
+func (sc sessionCookies) nameFor(name string) string {
+	if sc.options.Secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
 // newSession is a session that is not stored yet.
 func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions.Session {
 	s := sessions.NewSession(store, name)
@@ -89,6 +101,7 @@ func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions
 // readData returns the data in the request's cookie when its signature is
 // good, it decrypts and it is not older than the maximum lifetime.
 func (sc sessionCookies) readData(r *http.Request, name string) (cookieData, bool) {
+	name = sc.nameFor(name)
 	c, err := r.Cookie(name)
 	if err != nil {
 		return cookieData{}, false
@@ -102,17 +115,18 @@ func (sc sessionCookies) readData(r *http.Request, name string) (cookieData, boo
 
 // write sets the cookie that carries data.
 func (sc sessionCookies) write(w http.ResponseWriter, s *sessions.Session, data cookieData) error {
-	encoded, err := securecookie.EncodeMulti(s.Name(), data, sc.codecs...)
+	name := sc.nameFor(s.Name())
+	encoded, err := securecookie.EncodeMulti(name, data, sc.codecs...)
 	if err != nil {
 		return fmt.Errorf("seal session cookie: %w", err)
 	}
-	http.SetCookie(w, sessions.NewCookie(s.Name(), encoded, s.Options))
+	http.SetCookie(w, sessions.NewCookie(name, encoded, s.Options))
 	return nil
 }
 
 // expire tells the browser to drop the cookie (Max-Age=0).
 func (sc sessionCookies) expire(w http.ResponseWriter, s *sessions.Session) {
-	http.SetCookie(w, sessions.NewCookie(s.Name(), "", s.Options))
+	http.SetCookie(w, sessions.NewCookie(sc.nameFor(s.Name()), "", s.Options))
 }
 
 // maxLifetime is how long a sign-in lasts, counted from the login: the cookie

@@ -92,7 +92,7 @@ func TestSessionEndsAfterMaxLifetime(t *testing.T) {
 func sealData(t testing.TB, secret string, data cookieData) string {
 	t.Helper()
 	key := must(decodeBase64(secret))
-	v, err := securecookie.EncodeMulti(cookieName, data, cookieCodecs([][]byte{key}, 3600)...)
+	v, err := securecookie.EncodeMulti(sessionCookieName, data, cookieCodecs([][]byte{key}, 3600)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func decodeWith(t testing.TB, secrets, cookie string) (cookieData, bool) {
 		keys = append(keys, must(decodeBase64(s)))
 	}
 	var data cookieData
-	err := securecookie.DecodeMulti(cookieName, cookie, &data, cookieCodecs(keys, 3600)...)
+	err := securecookie.DecodeMulti(sessionCookieName, cookie, &data, cookieCodecs(keys, 3600)...)
 	return data, err == nil
 }
 
@@ -145,7 +145,7 @@ func FuzzDecodeCookie(f *testing.F) {
 	f.Add(sealData(f, base64.StdEncoding.EncodeToString([]byte("ffffffffffffffffffffffffffffffff")), cookieData{Values: map[any]any{userKey: "bob"}, Created: time.Now()}))
 	f.Fuzz(func(t *testing.T, value string) {
 		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("Cookie", cookieName+"="+value)
+		req.Header.Set("Cookie", sessionCookieName+"="+value)
 		got, err := st.Get(req, cookieName)
 		if err != nil {
 			t.Fatalf("Get returned an error for a bad cookie: %v", err)

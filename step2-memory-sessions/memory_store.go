@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,75 +18,57 @@ import (
 // Its weakness is a later step's subject: it is memory, so a restart signs
 // everybody out, and a second server cannot see these sessions.
 type MemoryStore struct {
-	cookies sessionCookies
-	life    lifetimes
-	now     func() time.Time // replaced in tests
+	cookies      sessionCookies
+	life         lifetimes
+	maxAnonymous int              // see config.maxAnonymous
+	now          func() time.Time // replaced in tests
 
-	mu       sync.RWMutex
-	sessions map[string]*record // by id
+	mu        sync.Mutex         // guards the fields below, and every record in sessions
+	sessions  map[string]*record // by id
+	anonymous int                // how many of them have no user
 }
 
-// record is one session as the store keeps it. Nearly every session of this
-// app holds a user name or a visit count and nothing else, so those two have
-// fields of their own and any other value goes into extra, nil for almost
-// every session: that keeps an idle session small (see BENCHMARKS.md).
+// record is one session as the store keeps it.
 type record struct {
-	user     string
-	visits   int
-	extra    map[any]any
+	values   map[any]any // a copy of its own (see copyValues)
 	created  time.Time
 	lastSeen time.Time // the idle deadline is lastSeen + idleTimeout
 }
 
-// newRecord keeps the values that Save was given.
-func newRecord(values map[any]any, created, lastSeen time.Time) *record {
-	rec := &record{created: created, lastSeen: lastSeen}
+// copyValues copies a session's values, but not the facts that Get added
+// (metaKey). The store keeps a copy and hands out copies, so that two
+// requests of one session never share a map, nor a list of flashes (AddFlash
+// appends to it). Any other value is shared as it is: the handlers store
+// strings, ints and flashes.
+func copyValues(values map[any]any) map[any]any {
+	out := make(map[any]any, len(values))
 	for k, v := range values {
-		switch {
-		case k == userKey && isString(v):
-			rec.user = v.(string)
-		case k == visitsKey && isInt(v):
-			rec.visits = v.(int)
-		default:
-			if _, meta := k.(metaKey); meta {
-				continue // facts that Get added, not values
-			}
-			if rec.extra == nil {
-				rec.extra = make(map[any]any)
-			}
-			rec.extra[k] = v
+		if _, meta := k.(metaKey); meta {
+			continue
 		}
+		if list, ok := v.([]any); ok {
+			v = slices.Clone(list)
+		}
+		out[k] = v
 	}
-	return rec
+	return out
 }
 
-// values gives the handlers their values back, in a map of their own: two
-// requests of one session never share a map.
-func (rec *record) values() map[any]any {
-	v := make(map[any]any, len(rec.extra)+4)
-	for k, val := range rec.extra {
-		v[k] = val
-	}
-	if rec.user != "" {
-		v[userKey] = rec.user
-	}
-	if rec.visits != 0 {
-		v[visitsKey] = rec.visits
-	}
-	return v
+// isAnonymous reports whether values belong to a session without a user.
+func isAnonymous(values map[any]any) bool {
+	_, ok := values[userKey].(string)
+	return !ok
 }
-
-func isString(v any) bool { _, ok := v.(string); return ok }
-func isInt(v any) bool    { _, ok := v.(int); return ok }
 
 // NewMemoryStore returns an empty store whose cookies are signed with the
 // first secret and verified with any of them.
 func NewMemoryStore(secrets [][]byte, cfg config) *MemoryStore {
 	return &MemoryStore{
-		cookies:  newSessionCookies(secrets, cfg),
-		life:     newLifetimes(cfg),
-		now:      time.Now,
-		sessions: make(map[string]*record),
+		cookies:      newSessionCookies(secrets, cfg),
+		life:         newLifetimes(cfg),
+		maxAnonymous: cmp.Or(cfg.maxAnonymous, defaultMaxAnonymous),
+		now:          time.Now,
+		sessions:     make(map[string]*record),
 	}
 }
 
@@ -104,68 +88,66 @@ func (st *MemoryStore) Get(r *http.Request, name string) (*sessions.Session, err
 	}
 	now := st.now()
 
-	st.mu.RLock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	rec, found := st.sessions[id]
-	var values map[any]any
-	var created, lastSeen time.Time
-	if found {
-		values, created, lastSeen = rec.values(), rec.created, rec.lastSeen
-	}
-	st.mu.RUnlock()
-
-	if !found || !now.Before(st.life.expiresAt(created, lastSeen)) {
+	if !found || !now.Before(st.life.expiresAt(rec.created, rec.lastSeen)) {
 		return s, nil // expired ones are swept later, but never served
 	}
-	if now.Sub(lastSeen) >= st.life.touchEvery {
-		lastSeen = st.touch(id, now)
+	// HEAD changes nothing, not even the idle deadline.
+	if r.Method != http.MethodHead && now.Sub(rec.lastSeen) >= st.life.touchEvery {
+		rec.lastSeen = now
 	}
-	s.ID, s.Values, s.IsNew = id, values, false
-	setTimes(s, created, st.life.expiresAt(created, lastSeen))
+	s.ID, s.Values, s.IsNew = id, copyValues(rec.values), false
+	setTimes(s, rec.created, st.life.expiresAt(rec.created, rec.lastSeen))
 	return s, nil
 }
 
-// touch pushes the idle deadline out, if the session still exists, and
-// returns the time it now counts from.
-func (st *MemoryStore) touch(id string, now time.Time) time.Time {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	rec, ok := st.sessions[id]
-	if !ok {
-		return now
-	}
-	if now.After(rec.lastSeen) {
-		rec.lastSeen = now
-	}
-	return rec.lastSeen
-}
-
-// Save stores the session and, for a new one, sets the cookie.
+// Save stores the session and, for a new one, sets the cookie. A new
+// anonymous session past maxAnonymous is not stored and gets no cookie: the
+// visitor stays anonymous, and nobody signed in is affected.
 func (st *MemoryStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
 	if s.Options != nil && s.Options.MaxAge < 0 {
 		st.delete(s.ID)
 		st.cookies.expire(w, s)
 		return nil
 	}
-	now := st.now()
+	now, values := st.now(), copyValues(s.Values)
 
+	st.mu.Lock()
 	if s.ID != "" {
 		// Update only: if a logout deleted it meanwhile, it stays deleted.
-		st.mu.Lock()
-		if old, ok := st.sessions[s.ID]; ok {
-			st.sessions[s.ID] = newRecord(s.Values, old.created, now)
+		if rec, ok := st.sessions[s.ID]; ok {
+			st.count(rec.values, -1)
+			rec.values, rec.lastSeen = values, now
+			st.count(values, +1)
 		}
 		st.mu.Unlock()
 		return nil
 	}
-
+	if isAnonymous(values) && st.anonymous >= st.maxAnonymous {
+		st.mu.Unlock()
+		return nil
+	}
 	id := rand.Text() // 26 base32 characters: 128 bits from crypto/rand
-	st.mu.Lock()
-	st.sessions[id] = newRecord(s.Values, now, now)
+	st.sessions[id] = &record{values: values, created: now, lastSeen: now}
+	st.count(values, +1)
 	st.mu.Unlock()
-	st.cookies.write(w, s, id)
+
+	if err := st.cookies.write(w, s, id); err != nil {
+		return err
+	}
 	s.ID, s.IsNew = id, false
 	setTimes(s, now, st.life.expiresAt(now, now))
 	return nil
+}
+
+// count adds n to the anonymous sessions when values are anonymous. The
+// caller holds mu.
+func (st *MemoryStore) count(values map[any]any, n int) {
+	if isAnonymous(values) {
+		st.anonymous += n
+	}
 }
 
 // RenewID deletes the session and forgets its id; see sessionStore.
@@ -176,12 +158,12 @@ func (st *MemoryStore) RenewID(r *http.Request, s *sessions.Session) error {
 }
 
 func (st *MemoryStore) delete(id string) {
-	if id == "" {
-		return
-	}
 	st.mu.Lock()
-	delete(st.sessions, id)
-	st.mu.Unlock()
+	defer st.mu.Unlock()
+	if rec, ok := st.sessions[id]; ok {
+		st.count(rec.values, -1)
+		delete(st.sessions, id)
+	}
 }
 
 // Sweep deletes the sessions that have expired by now. Get never serves them
@@ -192,6 +174,7 @@ func (st *MemoryStore) Sweep(now time.Time) int {
 	n := 0
 	for id, rec := range st.sessions {
 		if !now.Before(st.life.expiresAt(rec.created, rec.lastSeen)) {
+			st.count(rec.values, -1)
 			delete(st.sessions, id)
 			n++
 		}
@@ -201,8 +184,8 @@ func (st *MemoryStore) Sweep(now time.Time) int {
 
 // Len is how many sessions the store holds, expired or not.
 func (st *MemoryStore) Len() int {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	return len(st.sessions)
 }
 

@@ -23,6 +23,9 @@ type config struct {
 	secureCookies bool
 	idleTimeout   time.Duration
 	maxLifetime   time.Duration
+	// maxAnonymous bounds the anonymous sessions (no user) the store keeps;
+	// 0 means defaultMaxAnonymous. Not a flag: tests set it.
+	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {

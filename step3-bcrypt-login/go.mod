@@ -9,4 +9,4 @@ require (
 	golang.org/x/time v0.15.0
 )
 
-require github.com/gorilla/securecookie v1.1.2 // indirect
+require github.com/gorilla/securecookie v1.1.2

@@ -153,9 +153,10 @@ func TestSessionCookieAttributes(t *testing.T) {
 		args       []string
 		wantSecure bool
 		wantWarn   bool
+		wantName   string // __Host-: Secure, Path=/ and no Domain, or browsers drop it
 	}{
-		{nil, true, false},
-		{[]string{"-secure-cookies=false"}, false, true},
+		{nil, true, false, sessionCookieName},
+		{[]string{"-secure-cookies=false"}, false, true, "session"},
 	} {
 		ts := startServer(t, nil, tc.args...)
 		signUpUsers(t, ts)
@@ -163,7 +164,10 @@ func TestSessionCookieAttributes(t *testing.T) {
 		r := c.login("alice", "wonderland")
 		ck := setCookie(r)
 		if ck == nil {
-			t.Fatalf("%v: login set no %q cookie", tc.args, cookieName)
+			t.Fatalf("%v: login set no session cookie", tc.args)
+		}
+		if ck.Name != tc.wantName || ck.Domain != "" {
+			t.Errorf("%v: cookie %q: want the name %q and no Domain", tc.args, r.Header.Get("Set-Cookie"), tc.wantName)
 		}
 		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Secure != tc.wantSecure {
 			t.Errorf("%v: cookie %q: want HttpOnly, SameSite=Lax, Path=/, Secure=%v", tc.args, r.Header.Get("Set-Cookie"), tc.wantSecure)
@@ -556,4 +560,19 @@ func TestRestartLosesSessions(t *testing.T) {
 	}
 	wantStatus(t, c2.login("alice", "wonderland"), http.StatusUnauthorized)
 	wantStatus(t, c2.signup("alice", "wonderland"), http.StatusCreated)
+}
+
+// Go's cookie jar, like a browser, keeps the Secure __Host-session cookie
+// from http://127.0.0.1 (a loopback address counts as secure) and sends it
+// back: local use needs no TLS.
+func TestHostCookieRoundTripsInAJar(t *testing.T) {
+	ts := startServer(t, nil)
+	c := newClient(t, ts)
+	wantStatus(t, c.signup("alice", "wonderland"), http.StatusCreated)
+	if c.sessionCookie() == "" {
+		t.Fatalf("the jar holds no %q cookie for %s", sessionCookieName, ts.URL)
+	}
+	if got := c.whoami(); got != "alice" {
+		t.Fatalf("with the jar's %q cookie, /me says %q, want alice", sessionCookieName, got)
+	}
 }

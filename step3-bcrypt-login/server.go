@@ -26,6 +26,9 @@ type config struct {
 	maxLifetime   time.Duration
 	bcryptCost    int
 	trustProxy    bool
+	// maxAnonymous bounds the anonymous sessions (no user) the store keeps;
+	// 0 means defaultMaxAnonymous. Not a flag: tests set it.
+	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {

@@ -34,6 +34,10 @@ type testServer struct {
 // that signs its own cookie) shares the key.
 var testSecret = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
+// sessionCookieName is the session cookie's name with Secure cookies, the
+// default: the contract's, spelled out rather than derived from the code.
+const sessionCookieName = "__Host-session"
+
 // startServer runs the server with args (plus -addr 127.0.0.1:0, and bcrypt's
 // lowest cost to keep the tests quick) and env, and waits until it listens.
 func startServer(t testing.TB, env map[string]string, args ...string) *testServer {
@@ -192,7 +196,7 @@ func signUpUsers(t testing.TB, ts *testServer) {
 func (c *client) sessionCookie() string {
 	u, _ := url.Parse(c.base)
 	for _, ck := range c.http.Jar.Cookies(u) {
-		if ck.Name == cookieName {
+		if ck.Name == sessionCookieName {
 			return ck.Value
 		}
 	}
@@ -203,7 +207,7 @@ func (c *client) sessionCookie() string {
 // copied or forged cookie would.
 func (c *client) setSessionCookie(value string) {
 	u, _ := url.Parse(c.base)
-	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: value, Path: "/"}})
+	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookieName, Value: value, Path: "/"}})
 }
 
 // whoami is the user /me names, or "" after a 401.
@@ -232,7 +236,7 @@ func wantStatus(t testing.TB, r response, want int) {
 // setCookie is the response's Set-Cookie for the session cookie, or nil.
 func setCookie(r response) *http.Cookie {
 	for _, c := range r.Cookies() {
-		if c.Name == cookieName {
+		if c.Name == sessionCookieName || c.Name == cookieName {
 			return c
 		}
 	}

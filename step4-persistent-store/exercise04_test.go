@@ -69,7 +69,7 @@ func TestExercise04_OldDatabaseIsMigrated(t *testing.T) {
 	var r response
 	firstLogin := during(func() { r = c.login("alice", "wonderland") })
 	if r.StatusCode != http.StatusOK {
-		t.Fatalf("sent: POST /login as alice, who signed up on the step as shipped (a schema-version-1 file), to the new server started on that file\ngot:  %d %s\nwant: 200: at start, migrations/ brings an old file up to date (a new migrations/002_….sql; an edit of 001_init.sql never runs on a file at version 1)", r.StatusCode, strings.TrimSpace(r.Body))
+		t.Fatalf("sent: POST /login as alice, who signed up on the step as shipped (a schema-version-1 file), to the new server started on that file\ngot:  %d %s\nwant: 200: at start, migrations/ brings an old file up to date (a new migrations/003_….sql; an edit of 001_init.sql never runs on a file at version 1)", r.StatusCode, strings.TrimSpace(r.Body))
 	}
 	wantNoLastLogin(t, c, "POST /login as alice, her first sign-in since the upgrade (the old schema kept no such time)")
 	must0(t, first.stop())
@@ -137,11 +137,11 @@ func makeShippedDB(t *testing.T, path, user, password string, created int64) str
 	must(conn.Exec(`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent)
 		VALUES (?, ?, '{}', ?, ?, ?, ?, 'Old/1.0')`, idHash(id), user, now.UnixMilli(), now.UnixMilli(),
 		now.Add(30*time.Minute).UnixMilli(), now.Add(24*time.Hour).UnixMilli()))
-	sc := newSessionCookies([][]byte{must(decodeBase64(testSecret))}, config{maxLifetime: 24 * time.Hour})
+	sc := newSessionCookies([][]byte{must(decodeBase64(testSecret))}, config{secureCookies: true, maxLifetime: 24 * time.Hour})
 	rec := httptest.NewRecorder()
 	sc.write(rec, sc.newSession(nil, cookieName), id)
 	for _, ck := range rec.Result().Cookies() {
-		if ck.Name == cookieName {
+		if ck.Name == sessionCookieName {
 			return ck.Value
 		}
 	}

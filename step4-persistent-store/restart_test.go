@@ -81,27 +81,38 @@ func TestAbsoluteExpiryAcrossRestart(t *testing.T) {
 	}
 }
 
-// The sweeper deletes expired rows, and stops with the server.
+// The sweeper deletes expired rows, leaves live ones, and stops with the
+// server.
 func TestSweeperDeletesExpiredRows(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "app.db")
+	// A live session: issued by a server with the default -idle-timeout, its
+	// stored deadlines are 30 minutes away, whatever the next server's flags.
+	first := startServer(t, nil, "-db", db)
+	newClient(t, first).get("/visits")
+	must0(t, first.stop())
+
 	ts := startServer(t, nil, "-db", db, "-idle-timeout", "1s")
 	for range 3 {
 		newClient(t, ts).get("/visits")
 	}
 	conn := openTestDB(t, db)
-	count := func() int {
+	count := func(where string) int {
 		var n int
-		must0(t, conn.read.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n))
+		must0(t, conn.read.QueryRow(`SELECT count(*) FROM sessions WHERE `+where, time.Now().UnixMilli()).Scan(&n))
 		return n
 	}
-	if n := count(); n != 3 {
-		t.Fatalf("%d sessions after 3 visits, want 3", n)
+	if n := count("1"); n != 4 {
+		t.Fatalf("%d sessions after 4 visits, want 4", n)
 	}
 	// The sweeper runs every second here; give it ten to delete them.
-	for deadline := time.Now().Add(10 * time.Second); count() > 0; time.Sleep(100 * time.Millisecond) {
+	const expired = "idle_expires_at <= ?1 OR absolute_expires_at <= ?1"
+	for deadline := time.Now().Add(10 * time.Second); count("1") > 1 || count(expired) > 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d expired sessions are still in the database", count())
+			t.Fatalf("%d expired sessions are still in the database", count(expired))
 		}
+	}
+	if n := count("idle_expires_at > ?1 AND absolute_expires_at > ?1"); n != 1 {
+		t.Fatalf("after the sweep, %d live sessions are left, want the 1 live session", n)
 	}
 	must0(t, ts.stop())
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/gorilla/securecookie"
 )
 
 // minSecretBytes is the shortest SESSION_SECRET accepted: 256 bits.
@@ -65,17 +67,22 @@ func decodeBase64(s string) ([]byte, error) {
 	return nil, errors.New("not base64")
 }
 
-// signingKeys turns the secrets into the keys that sign session ids, first
-// one first. Each secret is stretched with HKDF into a key for this one
-// purpose, so the same secret is never used twice for two different things.
-func signingKeys(secrets [][]byte) [][]byte {
-	keys := make([][]byte, 0, len(secrets))
+// cookieCodecs turns the secrets into securecookie codecs, first one first.
+// Each secret is stretched with HKDF into a key for one purpose only, so the
+// same secret is never used twice for two different things: this key signs
+// (nobody can change the cookie). The id has nothing to hide, so nothing is
+// encrypted.
+func cookieCodecs(secrets [][]byte) []securecookie.Codec {
+	codecs := make([]securecookie.Codec, 0, len(secrets))
 	for _, secret := range secrets {
-		key, err := hkdf.Key(sha256.New, secret, nil, "session id signing key", 32)
+		hashKey, err := hkdf.Key(sha256.New, secret, nil, "session cookie signing key", 32)
 		if err != nil {
 			panic(err) // only for a key length SHA-256 cannot give: a bug here, not bad input
 		}
-		keys = append(keys, key)
+		sc := securecookie.New(hashKey, nil)        // HMAC-SHA256 signs, nothing encrypts
+		sc.SetSerializer(securecookie.NopEncoder{}) // the value is the id's bytes, as they are
+		sc.MaxAge(0)                                // the store keeps the deadlines, not the cookie
+		codecs = append(codecs, sc)
 	}
-	return keys
+	return codecs
 }

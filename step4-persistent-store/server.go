@@ -27,6 +27,9 @@ type config struct {
 	bcryptCost    int
 	trustProxy    bool
 	dbPath        string
+	// maxAnonymous bounds the anonymous sessions (no user) the store keeps;
+	// 0 means defaultMaxAnonymous. Not a flag: tests set it.
+	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {

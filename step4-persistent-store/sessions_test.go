@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/securecookie"
 )
 
 // Unit tests of the store, with a clock the test moves.
@@ -201,8 +203,11 @@ func TestSweepDeletesOnlyExpired(t *testing.T) {
 // the server never issued.
 func signID(t testing.TB, secret, id string) string {
 	t.Helper()
-	key := signingKeys([][]byte{must(decodeBase64(secret))})[0]
-	return id + "." + string(newSigner(key).sign(nil, cookieName, id))
+	v, err := securecookie.EncodeMulti(sessionCookieName, []byte(id), cookieCodecs([][]byte{must(decodeBase64(secret))})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // decodeWith checks a cookie value against SESSION_SECRET value secrets.
@@ -212,9 +217,9 @@ func decodeWith(t testing.TB, secrets, cookie string) (string, bool) {
 	for _, s := range strings.Split(secrets, ",") {
 		keys = append(keys, must(decodeBase64(s)))
 	}
-	sc := newSessionCookies(keys, config{maxLifetime: time.Hour})
+	sc := newSessionCookies(keys, config{secureCookies: true, maxLifetime: time.Hour})
 	r := httptest.NewRequest("GET", "/", nil)
-	r.AddCookie(&http.Cookie{Name: cookieName, Value: cookie})
+	r.AddCookie(&http.Cookie{Name: sessionCookieName, Value: cookie})
 	return sc.readID(r, cookieName)
 }
 
@@ -253,7 +258,7 @@ func FuzzGetCookie(f *testing.F) {
 	f.Add(strings.Replace(good, ".", "..", 1))
 	f.Fuzz(func(t *testing.T, value string) {
 		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("Cookie", cookieName+"="+value)
+		req.Header.Set("Cookie", sessionCookieName+"="+value)
 		got, err := st.Get(req, cookieName)
 		if err != nil {
 			t.Fatalf("Get returned an error for a bad cookie: %v", err)

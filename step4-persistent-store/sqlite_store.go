@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,22 +28,24 @@ import (
 // Its weakness is the next step's subject: the file is on one machine, so a
 // second server cannot share these sessions.
 type SQLiteStore struct {
-	db      *database
-	cookies sessionCookies
-	life    lifetimes
-	now     func() time.Time // replaced in tests
-	logger  *slog.Logger
+	db           *database
+	cookies      sessionCookies
+	life         lifetimes
+	maxAnonymous int              // see config.maxAnonymous
+	now          func() time.Time // replaced in tests
+	logger       *slog.Logger
 }
 
 // NewSQLiteStore returns a store in db whose cookies are signed with the
 // first secret and verified with any of them.
 func NewSQLiteStore(db *database, secrets [][]byte, cfg config, logger *slog.Logger) *SQLiteStore {
 	return &SQLiteStore{
-		db:      db,
-		cookies: newSessionCookies(secrets, cfg),
-		life:    newLifetimes(cfg),
-		now:     time.Now,
-		logger:  logger,
+		db:           db,
+		cookies:      newSessionCookies(secrets, cfg),
+		life:         newLifetimes(cfg),
+		maxAnonymous: cmp.Or(cfg.maxAnonymous, defaultMaxAnonymous),
+		now:          time.Now,
+		logger:       logger,
 	}
 }
 
@@ -107,7 +106,8 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 		values[userKey] = user.String
 	}
 
-	if now.Sub(row.lastSeen) >= st.life.touchEvery {
+	// HEAD changes nothing, not even the idle deadline.
+	if r.Method != http.MethodHead && now.Sub(row.lastSeen) >= st.life.touchEvery {
 		if err := st.touch(ctx, key, now); err != nil {
 			return s, err
 		}
@@ -116,58 +116,6 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 	s.ID, s.Values, s.IsNew = id, values, false
 	setTimes(s, row.created, row.expiresAt(st.life))
 	return s, nil
-}
-
-// encodeValues turns a session's values into the JSON of its data column:
-// all of them but the user, who has a column of its own, and the facts that
-// Get added (metaKey).
-//
-// JSON rather than gob, gorilla's usual encoding: it can be read in the
-// sqlite3 shell, and decoding it takes about a microsecond where gob, which
-// sends the description of its types along with every value, takes 15. The
-// price is that only what JSON gives back exactly is stored: string keys,
-// and string, int, bool or nil values. Anything else is refused here rather
-// than changed on the way back (an int would come back as a float64).
-func encodeValues(values map[any]any) ([]byte, error) {
-	out := make(map[string]any, len(values))
-	for k, v := range values {
-		if _, meta := k.(metaKey); meta || k == userKey {
-			continue
-		}
-		key, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("session value key %v is a %T: only string keys can be stored", k, k)
-		}
-		switch v.(type) {
-		case string, int, bool, nil:
-		default:
-			return nil, fmt.Errorf("session value %q is a %T: only string, int, bool and nil values can be stored", key, v)
-		}
-		out[key] = v
-	}
-	return json.Marshal(out)
-}
-
-// decodeValues is the inverse of encodeValues: numbers come back as ints.
-func decodeValues(data []byte) (map[any]any, error) {
-	var raw map[string]any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("decode session values: %w", err)
-	}
-	values := make(map[any]any, len(raw)+1)
-	for k, v := range raw {
-		if n, ok := v.(json.Number); ok {
-			i, err := strconv.Atoi(n.String())
-			if err != nil {
-				return nil, fmt.Errorf("decode session value %q: %w", k, err)
-			}
-			v = i
-		}
-		values[k] = v
-	}
-	return values, nil
 }
 
 // sessionRow holds the times of one row.
@@ -203,7 +151,9 @@ func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) err
 	return nil
 }
 
-// Save stores the session and, for a new one, sets the cookie.
+// Save stores the session and, for a new one, sets the cookie. A new
+// anonymous session past maxAnonymous is not stored and gets no cookie: the
+// visitor stays anonymous, and nobody signed in is affected.
 func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
 	ctx := r.Context()
 	if s.Options != nil && s.Options.MaxAge < 0 {
@@ -242,15 +192,29 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 	if len(agent) > maxUserAgent {
 		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
 	}
-	if _, err := st.db.write.ExecContext(ctx,
+	// The bound and the insert are one statement, so that two visitors
+	// cannot both take the last place. sessions_count.anonymous is kept by
+	// triggers (migrations/002_anonymous_sessions.sql): no rows are counted.
+	res, err := st.db.write.ExecContext(ctx,
 		`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		idHash(id), owner, string(data), now.UnixMilli(), now.UnixMilli(),
-		now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli(), agent); err != nil {
+		SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7
+		WHERE ?2 IS NOT NULL OR (SELECT anonymous FROM sessions_count) < ?8`,
+		idHash(id), owner, string(data), now.UnixMilli(),
+		now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli(), agent, st.maxAnonymous)
+	if err != nil {
 		return failed(ctx, st.logger, "insert session", err)
 	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return failed(ctx, st.logger, "insert session", err)
+	}
+	if n == 0 {
+		return nil // an anonymous session past the bound: not stored, no cookie
+	}
 	// The cookie only once the row is there: a failed insert sets no cookie.
-	st.cookies.write(w, s, id)
+	if err := st.cookies.write(w, s, id); err != nil {
+		return err
+	}
 	s.ID, s.IsNew = id, false
 	setTimes(s, now, st.life.expiresAt(now, now))
 	return nil

@@ -26,8 +26,8 @@ import (
 func TestMigrateNewFileAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db := openTestDB(t, path)
-	if v := userVersion(t, db.read); v != 1 {
-		t.Fatalf("a new file is at schema version %d, want 1", v)
+	if v := userVersion(t, db.read); v != 2 {
+		t.Fatalf("a new file is at schema version %d, want 2", v)
 	}
 	var mode string
 	must0(t, db.read.QueryRow("PRAGMA journal_mode").Scan(&mode))
@@ -47,8 +47,8 @@ func TestMigrateNewFileAndReopen(t *testing.T) {
 
 	// Opening it again migrates nothing and keeps the data.
 	again := openTestDB(t, path)
-	if v := userVersion(t, again.read); v != 1 {
-		t.Fatalf("reopened file is at schema version %d, want 1", v)
+	if v := userVersion(t, again.read); v != 2 {
+		t.Fatalf("reopened file is at schema version %d, want 2", v)
 	}
 	if _, err := newSQLiteUsers(again, slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"); err != nil {
 		t.Fatalf("after reopening: %v", err)

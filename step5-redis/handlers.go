@@ -42,9 +42,13 @@ func handleVisits(store sessionStore) http.Handler {
 		visits, _ := s.Values[visitsKey].(int)
 		visits++
 		s.Values[visitsKey] = visits
-		if err := s.Save(r, w); err != nil {
-			storeFailed(w, r)
-			return
+		// HEAD asks what GET would answer, and changes nothing: it neither
+		// makes nor saves a session.
+		if r.Method != http.MethodHead {
+			if err := s.Save(r, w); err != nil {
+				storeFailed(w, r)
+				return
+			}
 		}
 		if wantsJSON(r, false) {
 			writeJSON(w, http.StatusOK, map[string]int{"visits": visits})

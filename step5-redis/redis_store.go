@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -350,7 +348,7 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 			return s, nil
 		}
 	}
-	if now.Sub(rec.lastSeen) >= st.life.touchEvery {
+	if r.Method != http.MethodHead && now.Sub(rec.lastSeen) >= st.life.touchEvery { // HEAD changes nothing
 		_, found, err := st.update(ctx, hash, now, "seen", now.UnixMilli())
 		if err != nil {
 			return nil, st.failed(ctx, "touch session", err)
@@ -403,58 +401,6 @@ func decodeRecord(fields map[string]string) (record, error) {
 	return record{user: fields["user"], values: values, created: time.UnixMilli(ms[0]),
 		lastSeen: time.UnixMilli(ms[1]), deadline: time.UnixMilli(ms[2]),
 		idle: time.Duration(ms[3]) * time.Millisecond, epoch: ms[4], userAgent: fields["ua"]}, nil
-}
-
-// encodeValues turns a session's values into the JSON of its data field:
-// all of them but the user, who has a field of its own, and the facts that
-// Get added (metaKey).
-//
-// JSON rather than gob, gorilla's usual encoding: redis-cli shows it, and
-// decoding it takes about a microsecond where gob, which sends the
-// description of its types along with every value, takes 15. The price is
-// that only what JSON gives back exactly is stored: string keys, and string,
-// int, bool or nil values. Anything else is refused here rather than changed
-// on the way back (an int would come back as a float64).
-func encodeValues(values map[any]any) ([]byte, error) {
-	out := make(map[string]any, len(values))
-	for k, v := range values {
-		if _, meta := k.(metaKey); meta || k == userKey {
-			continue
-		}
-		key, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("session value key %v is a %T: only string keys can be stored", k, k)
-		}
-		switch v.(type) {
-		case string, int, bool, nil:
-		default:
-			return nil, fmt.Errorf("session value %q is a %T: only string, int, bool and nil values can be stored", key, v)
-		}
-		out[key] = v
-	}
-	return json.Marshal(out)
-}
-
-// decodeValues is the inverse of encodeValues: numbers come back as ints.
-func decodeValues(data []byte) (map[any]any, error) {
-	var raw map[string]any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("decode session values: %w", err)
-	}
-	values := make(map[any]any, len(raw)+1)
-	for k, v := range raw {
-		if n, ok := v.(json.Number); ok {
-			i, err := strconv.Atoi(n.String())
-			if err != nil {
-				return nil, fmt.Errorf("decode session value %q: %w", k, err)
-			}
-			v = i
-		}
-		values[k] = v
-	}
-	return values, nil
 }
 
 // The writes are Lua scripts, because each must check and write in one step:
@@ -636,7 +582,9 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		return errors.New("create session: the new id is taken") // 128 random bits: never
 	}
 	// The cookie only once Redis has the session: a failed write sets no cookie.
-	st.cookies.write(w, s, id)
+	if err := st.cookies.write(w, s, id); err != nil {
+		return err
+	}
 	s.ID, s.IsNew = id, false
 	setTimes(s, now, now.Add(min(st.life.idleTimeout, st.life.maxLifetime)))
 	return nil

@@ -30,7 +30,9 @@ type config struct {
 	dbPath        string
 	redisURL      string
 	redisPrefix   string
-	maxAnonymous  int // new anonymous sessions per idle timeout; not a flag
+	// maxAnonymous bounds the new anonymous sessions (no user) per idle
+	// timeout; 0 means defaultMaxAnonymous. Not a flag: tests set it.
+	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -58,7 +60,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.redisPrefix == "" {
 		return cfg, errors.New("-redis-prefix must not be empty: it keeps deployments that share a Redis apart")
 	}
-	cfg.maxAnonymous = defaultMaxAnonymous
 	if cfg.bcryptCost < bcrypt.MinCost || cfg.bcryptCost > bcrypt.MaxCost {
 		return cfg, fmt.Errorf("-bcrypt-cost must be between %d and %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
@@ -70,11 +71,6 @@ const defaultRedisURL = "redis://localhost:6379/0"
 
 // defaultRedisPrefix starts every key the app writes in Redis.
 const defaultRedisPrefix = "gosessions:"
-
-// defaultMaxAnonymous bounds the anonymous sessions that an idle timeout may
-// create: a flood of cookieless requests leaves at most twice as many in
-// Redis (see RedisStore.Save).
-const defaultMaxAnonymous = 100_000
 
 // run is the whole program: main only calls it, and tests call it with their
 // own arguments, environment and output, on 127.0.0.1:0.

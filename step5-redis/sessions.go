@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"hash"
+	"fmt"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 )
 
-// cookieName is the one cookie the app sets. It holds a signed, opaque id and
-// nothing else: the data stays on the server.
+// cookieName names the session, and so its cookie (see nameFor). The cookie
+// holds a signed, opaque id and nothing else: the data stays on the server.
 const cookieName = "session"
 
 // Keys of Session.Values that the handlers use.
@@ -74,22 +70,18 @@ type sessionInfo struct {
 	Current   bool // the session of the request that asks
 }
 
-// sessionCookies makes and reads the session cookie: "ID.SIGNATURE", a
-// random id and an HMAC-SHA256 of it under a key from SESSION_SECRET. The id
-// has nothing to hide, so it is not encrypted; the signature turns a forged
-// or edited cookie away before the store is even asked.
+// sessionCookies makes and reads the session cookie: a random id, signed with
+// gorilla/securecookie under a key from SESSION_SECRET. The id has nothing to
+// hide, so it is not encrypted; the signature turns a forged or edited cookie
+// away before the store is even asked.
 type sessionCookies struct {
-	signers []*signer // the first signs, all verify
+	codecs  []securecookie.Codec // the first signs, all verify
 	options sessions.Options
 }
 
 func newSessionCookies(secrets [][]byte, cfg config) sessionCookies {
-	var signers []*signer
-	for _, key := range signingKeys(secrets) {
-		signers = append(signers, newSigner(key))
-	}
 	return sessionCookies{
-		signers: signers,
+		codecs: cookieCodecs(secrets),
 		// Every option is set on purpose: gorilla's defaults (no HttpOnly,
 		// 30 days) are not what a login cookie wants.
 		options: sessions.Options{
@@ -100,6 +92,17 @@ func newSessionCookies(secrets [][]byte, cfg config) sessionCookies {
 			SameSite: http.SameSiteLaxMode, // not sent on cross-site POSTs
 		},
 	}
+}
+
+// nameFor is the name of the cookie that carries the session called name:
+// "__Host-" + name when the cookie is Secure. A browser keeps a __Host-
+// cookie only if it is Secure, has Path=/ and no Domain, so no other host
+// (a sibling subdomain, say) can plant one on this one.
+func (sc sessionCookies) nameFor(name string) string {
+	if sc.options.Secure {
+		return "__Host-" + name
+	}
+	return name
 }
 
 // newSession is a session that is not stored yet.
@@ -114,64 +117,41 @@ func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions
 // readID returns the id in the request's cookie when one of the keys signed
 // it.
 func (sc sessionCookies) readID(r *http.Request, name string) (string, bool) {
+	name = sc.nameFor(name)
 	c, err := r.Cookie(name)
 	if err != nil {
 		return "", false
 	}
-	id, sig, ok := strings.Cut(c.Value, ".")
-	if !ok || id == "" {
+	var id []byte
+	if err := securecookie.DecodeMulti(name, c.Value, &id, sc.codecs...); err != nil || len(id) == 0 {
 		return "", false
 	}
-	for _, sn := range sc.signers {
-		if sn.verify(name, id, sig) {
-			return id, true
-		}
-	}
-	return "", false
+	return string(id), true
 }
 
 // write sets the cookie that carries id.
-func (sc sessionCookies) write(w http.ResponseWriter, s *sessions.Session, id string) {
-	var buf [signatureLen]byte
-	value := id + "." + string(sc.signers[0].sign(buf[:0], s.Name(), id))
-	http.SetCookie(w, sessions.NewCookie(s.Name(), value, s.Options))
-}
-
-// signer computes HMAC-SHA256 signatures under one key, truncated to 128
-// bits (plenty for a MAC, and it keeps the cookie short). An HMAC is costly
-// to set up, so each signer keeps a pool of them.
-type signer struct {
-	pool sync.Pool // of hash.Hash
-}
-
-// signatureLen is the length of a signature in base64: 16 bytes, unpadded.
-const signatureLen = 22
-
-func newSigner(key []byte) *signer {
-	return &signer{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
-}
-
-// sign appends the signature of the cookie's name and id to dst.
-func (sn *signer) sign(dst []byte, name, id string) []byte {
-	mac := sn.pool.Get().(hash.Hash)
-	defer sn.pool.Put(mac)
-	mac.Reset()
-	msg := make([]byte, 0, len(name)+1+len(id))
-	mac.Write(append(append(append(msg, name...), 0), id...))
-	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.AppendEncode(dst, mac.Sum(sum[:0])[:16])
-}
-
-// verify reports, in constant time, whether sig signs the name and id.
-func (sn *signer) verify(name, id, sig string) bool {
-	var buf [signatureLen]byte
-	return hmac.Equal(sn.sign(buf[:0], name, id), []byte(sig))
+func (sc sessionCookies) write(w http.ResponseWriter, s *sessions.Session, id string) error {
+	name := sc.nameFor(s.Name())
+	encoded, err := securecookie.EncodeMulti(name, []byte(id), sc.codecs...)
+	if err != nil {
+		return fmt.Errorf("sign session cookie: %w", err)
+	}
+	http.SetCookie(w, sessions.NewCookie(name, encoded, s.Options))
+	return nil
 }
 
 // expire tells the browser to drop the cookie (Max-Age=0).
 func (sc sessionCookies) expire(w http.ResponseWriter, s *sessions.Session) {
-	http.SetCookie(w, sessions.NewCookie(s.Name(), "", s.Options))
+	http.SetCookie(w, sessions.NewCookie(sc.nameFor(s.Name()), "", s.Options))
 }
+
+// defaultMaxAnonymous is how many anonymous sessions (sessions without a
+// user, such as a visit count) a store keeps at most. Past it, a new visitor
+// gets no session and no cookie (/visits counts nothing), so that a flood of
+// cookieless requests cannot grow the store without end; signed-in sessions
+// are never refused or evicted for it. At a few hundred bytes a session,
+// 100,000 of them are tens of megabytes.
+const defaultMaxAnonymous = 100_000
 
 // lifetimes are the two deadlines of every session.
 type lifetimes struct {

@@ -22,8 +22,8 @@ import (
 func TestMigrateNewFileAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db := openTestDB(t, path)
-	if v := userVersion(t, db.read); v != 2 {
-		t.Fatalf("a new file is at schema version %d, want 2", v)
+	if v := userVersion(t, db.read); v != 3 {
+		t.Fatalf("a new file is at schema version %d, want 3", v)
 	}
 	var mode string
 	must0(t, db.read.QueryRow("PRAGMA journal_mode").Scan(&mode))
@@ -43,8 +43,8 @@ func TestMigrateNewFileAndReopen(t *testing.T) {
 
 	// Opening it again migrates nothing and keeps the data.
 	again := openTestDB(t, path)
-	if v := userVersion(t, again.read); v != 2 {
-		t.Fatalf("reopened file is at schema version %d, want 2", v)
+	if v := userVersion(t, again.read); v != 3 {
+		t.Fatalf("reopened file is at schema version %d, want 3", v)
 	}
 	if _, err := newSQLiteUsers(again, slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"); err != nil {
 		t.Fatalf("after reopening: %v", err)
@@ -107,7 +107,10 @@ func TestMigrateOldFile(t *testing.T) {
 // stay.
 func TestMigrateStep4File(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
-	step4 := fstest.MapFS{"migrations/001_init.sql": {Data: must(fs.ReadFile(migrations, "migrations/001_init.sql"))}}
+	step4 := fstest.MapFS{}
+	for _, name := range []string{"migrations/001_init.sql", "migrations/002_anonymous_sessions.sql"} {
+		step4[name] = &fstest.MapFile{Data: must(fs.ReadFile(migrations, name))}
+	}
 	write, err := sql.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}, "_foreign_keys": {"on"}}))
 	must0(t, err)
 	must0(t, migrate(t.Context(), write, step4))
@@ -117,8 +120,8 @@ func TestMigrateStep4File(t *testing.T) {
 	must0(t, write.Close())
 
 	db := openTestDB(t, path)
-	if v := userVersion(t, db.read); v != 2 {
-		t.Fatalf("a step-4 file is at schema version %d once opened, want 2", v)
+	if v := userVersion(t, db.read); v != 3 {
+		t.Fatalf("a step-4 file is at schema version %d once opened, want 3", v)
 	}
 	var n int
 	must0(t, db.read.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'sessions%'`).Scan(&n))

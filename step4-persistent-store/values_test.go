@@ -1,0 +1,58 @@
+package main
+
+import (
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Flashes (gorilla's AddFlash and Flashes) go through the store and come
+// back once.
+func TestFlashesRoundTrip(t *testing.T) {
+	st, _ := newTestStore(t, 10*time.Minute, time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+
+	s := must(st.Get(requestWith(ck), cookieName))
+	s.AddFlash("Welcome back, alice!")
+	if err := st.Save(requestWith(ck), httptest.NewRecorder(), s); err != nil {
+		t.Fatal(err)
+	}
+
+	s = must(st.Get(requestWith(ck), cookieName))
+	if got := s.Flashes(); len(got) != 1 || got[0] != "Welcome back, alice!" {
+		t.Fatalf("flashes read back: %#v, want the one added", got)
+	}
+	if err := st.Save(requestWith(ck), httptest.NewRecorder(), s); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(st.Get(requestWith(ck), cookieName)).Flashes(); len(got) != 0 {
+		t.Fatalf("flashes after they were read and saved: %#v, want none", got)
+	}
+}
+
+// What JSON gives back exactly round-trips, flashes included; anything else
+// is refused at Save, naming the key and the type.
+func TestValuesRoundTripOrAreRefused(t *testing.T) {
+	in := map[any]any{"visits": 41, "name": "x", "ok": true, "none": nil,
+		"_flash": []any{"saved", 2, false, nil}}
+	out := must(decodeValues(must(encodeValues(in))))
+	if !reflect.DeepEqual(out, in) {
+		t.Fatalf("%#v came back as %#v", in, out)
+	}
+	for _, tc := range []struct {
+		values map[any]any
+		want   string
+	}{
+		{map[any]any{"when": time.Time{}}, `"when" is a time.Time`},
+		{map[any]any{"_flash": []any{1.5}}, `"_flash" is a []interface {}`},
+		{map[any]any{"_flash": []any{[]any{"nested"}}}, `"_flash" is a []interface {}`},
+		{map[any]any{"tags": []string{"a"}}, `"tags" is a []string`},
+	} {
+		_, err := encodeValues(tc.values)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("encodeValues(%#v) = %v, want an error saying %s", tc.values, err, tc.want)
+		}
+	}
+}
