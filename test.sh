@@ -63,7 +63,7 @@ check() {
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
-declare -A running # pid -> module
+declare -A running=() # pid -> module
 failed=()
 # wait_one waits for any running module, prints its log, records a failure.
 wait_one() {
