@@ -38,6 +38,9 @@ if [ -d e2e ]; then need chromium chromium; fi
 need curl curl # the READMEs' curl walkthroughs (try.sh) run in the checks below
 need patch patch # the workshop verifier applies the solutions as patches
 
+say "preflight (what a workshop machine needs; a miss here is reported, the tests decide)"
+scripts/preflight || true
+
 say "gofmt"
 unformatted=$(gofmt -l $modules)
 if [ -n "$unformatted" ]; then
