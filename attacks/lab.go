@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,13 +44,13 @@ type lab struct {
 	tmp    string // removed by close
 	secret string // SESSION_SECRET of every server, unless a cell asks for none
 
-	mu      sync.Mutex
-	bins    map[int]*buildResult
-	redis   *redisServer
-	redisErr error
+	mu         sync.Mutex
+	bins       map[int]*buildResult
+	redis      *redisServer
+	redisErr   error
 	browser    *browser
 	browserErr error
-	prefixN int // numbers each cell's Redis prefix
+	prefixN    int // numbers each cell's Redis prefix
 }
 
 type buildResult struct {
@@ -143,9 +142,9 @@ type server struct {
 
 // serverOptions are what a cell may change about a server.
 type serverOptions struct {
-	noSecret bool   // leave SESSION_SECRET unset: steps 4-5 keep one in their database
-	dir      string // share another server's data folder ("": a fresh one)
-	prefix   string // step 5: -redis-prefix ("": the cell's own)
+	noSecret   bool   // leave SESSION_SECRET unset: steps 4-5 keep one in their database
+	dir        string // share another server's data folder ("": a fresh one)
+	bcryptCost string // steps 3-5: -bcrypt-cost ("": the lab's bcryptCost)
 }
 
 // startServer starts a step's server with fresh data, on a free loopback
@@ -161,14 +160,14 @@ func (c *cell) startServer(opts serverOptions) *server {
 	}
 	s := &server{step: c.step, bin: bin, dir: dir}
 	if c.step >= 3 {
-		s.args = append(s.args, "-bcrypt-cost", bcryptCost)
+		s.args = append(s.args, "-bcrypt-cost", cmp.Or(opts.bcryptCost, bcryptCost))
 	}
 	switch c.step {
 	case 4:
 		s.args = append(s.args, "-db", filepath.Join(dir, "step4.db"))
 	case 5:
 		s.args = append(s.args, "-db", filepath.Join(dir, "step5.db"),
-			"-redis", c.redis().URL(), "-redis-prefix", cmp.Or(opts.prefix, c.redisPrefix()))
+			"-redis", c.redis().URL(), "-redis-prefix", c.redisPrefix())
 	}
 	for _, kv := range os.Environ() {
 		// The caller's own settings must not leak into the lab's servers.
@@ -205,18 +204,19 @@ func (s *server) start(addr string) error {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(s.logs, line)
+		r := bufio.NewReader(stderr)
+		for {
+			line, err := r.ReadString('\n')
+			s.logs.Write([]byte(line))
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				select {
-				case listening <- m[1]:
-				default:
-				}
+				listening <- m[1]
+				break
+			}
+			if err != nil {
+				break
 			}
 		}
-		io.Copy(io.Discard, stderr)
+		io.Copy(s.logs, r) // the rest, without looking at each line
 	}()
 	s.done = make(chan error, 1)
 	go func() {
@@ -271,8 +271,8 @@ func (c *cell) restart(s *server) {
 	}
 }
 
-// tailBuffer keeps the last max bytes written to it: a flood's request log
-// would otherwise fill the memory.
+// tailBuffer keeps the last max bytes written to it, at least: a flood's
+// request log would otherwise fill the memory.
 type tailBuffer struct {
 	mu  sync.Mutex
 	max int
@@ -283,8 +283,8 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = slices.Clone(b.buf[over:])
+	if len(b.buf) > 2*b.max { // trimmed now and then, not at every line
+		b.buf = append(b.buf[:0], b.buf[len(b.buf)-b.max:]...)
 	}
 	return len(p), nil
 }

@@ -141,7 +141,20 @@ func runMatrix(ctx context.Context, root string, steps []int, rows []*attack, pr
 		return nil, err
 	}
 	defer l.close()
-	buildAll(l, steps, progress)
+	// The first step's attacks start as soon as it is built.
+	fmt.Fprintf(progress, "building steps %v\n", steps)
+	var builds sync.WaitGroup
+	defer builds.Wait() // before close removes the folder they build into
+	sem := make(chan struct{}, 2)
+	for _, s := range steps {
+		builds.Add(1)
+		go func() {
+			defer builds.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			l.build(s) // a failed build shows up as an error in that step's cells
+		}()
+	}
 
 	rep := newReport(steps, rows)
 	for _, step := range steps {
@@ -175,22 +188,4 @@ func runMatrix(ctx context.Context, root string, steps []int, rows []*attack, pr
 	}
 	rep.finish(time.Since(start))
 	return rep, nil
-}
-
-// buildAll compiles the steps' servers before the first attack, two at a
-// time; a failed build shows up as an error in that step's cells.
-func buildAll(l *lab, steps []int, progress io.Writer) {
-	fmt.Fprintf(progress, "building steps %v\n", steps)
-	sem := make(chan struct{}, 2)
-	var wg sync.WaitGroup
-	for _, s := range steps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			l.build(s)
-		}()
-	}
-	wg.Wait()
 }

@@ -192,4 +192,3 @@ func checkReadme(path string, rep *report) error {
 	}
 	return nil
 }
-

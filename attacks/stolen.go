@@ -60,8 +60,8 @@ func stolenData(c *cell) verdict {
 	if len(hashes) < 2 {
 		c.fatalf("%s held %d session keys, want at least the victim's and the attacker's", source, len(hashes))
 	}
-	return stopped("%s gave %d session keys, the SQLite file the signing secret (it verifies the attacker's cookie); %d cookies made of them: /me 401 to each",
-		source, len(hashes), tries)
+	return stopped("%d session keys from %s, and the signing secret from the SQLite file (it verifies the attacker's own cookie): /me said 401 to each of the %d cookies made of them",
+		len(hashes), source, tries)
 }
 
 // stealSQLite copies a step's database (with its write-ahead log) as a
