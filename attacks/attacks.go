@@ -47,9 +47,10 @@ var attacks = []*attack{
 	{name: "forge-cookie", title: "tamper with or forge the signed session cookie", run: forgeSessionCookie},
 	{name: "replay-after-logout", title: "replay a cookie copied before logout", works: []int{1}, run: replayAfterLogout},
 	{name: "session-fixation", title: "plant a session id before the victim's login", run: sessionFixation},
-	{name: "read-cookie-js", title: "read the session cookie from page JavaScript (browser)", run: readCookieFromJS},
-	{name: "cross-origin-form", title: "a form on another origin of the same site posts /logout (browser)", works: []int{1, 2}, run: crossOriginForm},
-	{name: "login-csrf", title: "a form on another site signs the victim in as the attacker (browser)", works: []int{1, 2}, run: loginCSRF},
+	{name: "read-cookie-js", title: "read the session cookie from page JavaScript, in the browser", run: readCookieFromJS},
+	{name: "same-site-logout", title: "a form on another origin of the same site posts /logout, in the browser", works: []int{1, 2}, run: sameSiteLogout},
+	{name: "cross-site-logout", title: "a form on another site posts /logout, in the browser", works: []int{1, 2}, run: crossSiteLogout},
+	{name: "login-csrf", title: "a form on another site signs the victim in as the attacker, in the browser", works: []int{1, 2}, run: loginCSRF},
 	{name: "password-guessing", title: "guess one account's password at full speed", works: []int{1, 2}, run: passwordGuessing},
 	{name: "user-enumeration", title: "tell existing usernames by status, body or time", run: userEnumeration},
 	{name: "login-flood", title: "failed logins for many usernames from one address", works: []int{1, 2}, run: loginFlood},
@@ -209,27 +210,43 @@ func cookieNames(documentCookie string) []string {
 	return names
 }
 
-// crossOriginForm: the signed-in victim opens the attacker's page on
+// sameSiteLogout: the signed-in victim opens the attacker's page on
 // another origin of the same site (another port here; a sibling subdomain
 // or a user's page on a shared host in real life). Its form posts to the
 // app, and the browser sends the session cookie along: SameSite=Lax holds
 // cookies back from cross-site requests only. This form signs the victim
 // out; one for /logout-all or /sessions/revoke would do those.
-func crossOriginForm(c *cell) verdict {
+func sameSiteLogout(c *cell) verdict {
+	return logoutFromPage(c, "127.0.0.1", "another origin of the same site")
+}
+
+// crossSiteLogout: the same form on a page of another site. SameSite=Lax
+// keeps the session cookie out of that POST, but a logout needs no cookie
+// to do harm: its answer expires the cookie in the victim's browser.
+func crossSiteLogout(c *cell) verdict {
+	return logoutFromPage(c, "localhost", "another site") // localhost and 127.0.0.1 are two sites
+}
+
+// logoutFromPage signs the victim in, then has them open the attacker's
+// page on host, whose form posts /logout.
+func logoutFromPage(c *cell, host, what string) verdict {
 	srv := c.startServer(serverOptions{})
 	a := c.victim(srv)
 	tab := c.tab()
 	c.browserLogin(tab, srv, a)
-	evil := c.evilPage(`<form method="post" action="%s/logout"></form>`, srv.URL)
+	evil := c.evilPage(host, `<form method="post" action="%s/logout"></form>`, srv.URL)
 	req := c.submitFrom(tab, evil, srv, "/logout")
-	cookie := "without"
+	cookie := "without the session cookie"
 	if slices.Contains(req.cookies, sessionCookie) {
-		cookie = "with"
+		cookie = "with the session cookie"
 	}
 	if who := c.browserUser(tab, srv); who != a.name {
-		return works("the form on %s posted /logout %s the session cookie: %d, and the victim is signed out", evil, cookie, req.status)
+		if !slices.Contains(req.cookies, sessionCookie) {
+			return works("the form on %s (%s) posted /logout %s (SameSite=Lax held it back): %d, whose answer cleared the cookie anyway: the victim is signed out", evil, what, cookie, req.status)
+		}
+		return works("the form on %s (%s) posted /logout %s: %d, and the victim is signed out", evil, what, cookie, req.status)
 	}
-	return stopped("the form on %s posted /logout %s the session cookie: %d, and the victim is still signed in", evil, cookie, req.status)
+	return stopped("the form on %s (%s) posted /logout %s: %d, and the victim is still signed in", evil, what, cookie, req.status)
 }
 
 // loginCSRF: the attacker's page, on another site, posts the attacker's own
@@ -241,10 +258,8 @@ func loginCSRF(c *cell) verdict {
 	srv := c.startServer(serverOptions{})
 	m := c.attacker(srv)
 	tab := c.tab()
-	evil := c.evilPage(`<form method="post" action="%s/login">
+	evil := c.evilPage("localhost", `<form method="post" action="%s/login">
 <input name="username" value="%s"><input name="password" value="%s"></form>`, srv.URL, m.name, m.password)
-	// localhost and 127.0.0.1 are two sites to the browser.
-	evil = strings.Replace(evil, "127.0.0.1", "localhost", 1)
 	req := c.submitFrom(tab, evil, srv, "/login")
 	if who := c.browserUser(tab, srv); who == m.name {
 		return works("the form on %s (another site) posted /login: %d, and the victim's browser is signed in as %s", evil, req.status, who)
@@ -253,8 +268,9 @@ func loginCSRF(c *cell) verdict {
 }
 
 // evilPage serves the attacker's page: form, then a script that submits it
-// as soon as the page loads. It returns the page's URL.
-func (c *cell) evilPage(form string, args ...any) string {
+// as soon as the page loads. It returns the page's URL on host (localhost or
+// 127.0.0.1: two sites to the browser, though both are this machine).
+func (c *cell) evilPage(host, form string, args ...any) string {
 	page := fmt.Sprintf(`<!doctype html><title>You won a prize</title>`+form+
 		`<script>document.forms[0].submit()</script>`, args...)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -262,7 +278,7 @@ func (c *cell) evilPage(form string, args ...any) string {
 		fmt.Fprint(w, page)
 	}))
 	c.cleanup(srv.Close)
-	return srv.URL
+	return strings.Replace(srv.URL, "127.0.0.1", host, 1)
 }
 
 // submitFrom opens the attacker's page in the victim's tab, waits for the

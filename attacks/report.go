@@ -113,7 +113,7 @@ func writeText(w io.Writer, rep *report) {
 			fmt.Fprintf(w, "  step %d  %-7s  %s\n", c.Step, c.Outcome, c.Evidence)
 		}
 	}
-	fmt.Fprintf(w, "\n%d attacks on %d steps in %.0fs: ", len(rep.Attacks), len(rep.Steps), rep.Seconds)
+	fmt.Fprintf(w, "\n%s on %s in %.0fs: ", plural(len(rep.Attacks), "attack"), plural(len(rep.Steps), "step"), rep.Seconds)
 	if len(rep.Unexpected) == 0 {
 		fmt.Fprintln(w, "every cell as the chapters say.")
 		return
@@ -136,7 +136,8 @@ func markdown(rep *report) string {
 	var b strings.Builder
 	b.WriteString("| attack |")
 	for _, s := range rep.Steps {
-		fmt.Fprintf(&b, " step %d |", s)
+		// Each column's head links to the chapter whose claims it backs.
+		fmt.Fprintf(&b, " [step %d](%s/README.md#what-is-still-wrong) |", s, stepDirs[s])
 	}
 	b.WriteString("\n|---|")
 	for range rep.Steps {
@@ -191,4 +192,11 @@ func checkReadme(path string, rep *report) error {
 			path, path, path, matrix, want)
 	}
 	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
