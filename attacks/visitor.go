@@ -54,14 +54,21 @@ func (v *visitor) get(path string) reply {
 	return v.send(http.MethodGet, path, nil)
 }
 
-// post sends fields as a JSON object to path.
+// post sends fields as a JSON object to path; nil fields, no body at all.
 func (v *visitor) post(path string, fields map[string]string) reply {
+	if fields == nil {
+		return v.send(http.MethodPost, path, nil)
+	}
 	body, _ := json.Marshal(fields)
 	return v.send(http.MethodPost, path, body)
 }
 
 func (v *visitor) send(method, path string, body []byte) reply {
-	req, err := http.NewRequestWithContext(v.c.lab.ctx, method, v.srv.URL+path, bytes.NewReader(body))
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(v.c.lab.ctx, method, v.srv.URL+path, r)
 	if err != nil {
 		v.c.fatalf("%s %s: %v", method, path, err)
 	}
@@ -93,7 +100,8 @@ func (v *visitor) send(method, path string, body []byte) reply {
 	return reply{status: resp.StatusCode, header: resp.Header, body: strings.TrimSpace(string(b)), took: took}
 }
 
-// copyTo gives another visitor (a thief) this visitor's session cookie.
+// copyCookieTo gives another visitor (a thief) this visitor's session
+// cookie.
 func (v *visitor) copyCookieTo(thief *visitor) {
 	thief.cookies[sessionCookie] = v.cookies[sessionCookie]
 }
