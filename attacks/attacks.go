@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // attack is one row of the matrix: something a real attacker does, tried
@@ -20,6 +16,7 @@ type attack struct {
 	name  string // what -attack takes
 	title string // the row's label in the README
 	steps []int  // the steps it applies to (nil: all five); n/a on the others
+	na    string // why it does not apply to the others
 	// works lists the steps on which it is expected to work, as the chapters'
 	// "What is still wrong" sections and the contract say; it is expected to
 	// be stopped on the other steps it applies to.
@@ -54,11 +51,11 @@ var attacks = []*attack{
 	{name: "password-guessing", title: "guess one account's password at full speed", works: []int{1, 2}, run: passwordGuessing},
 	{name: "user-enumeration", title: "tell existing usernames by status, body or time", run: userEnumeration},
 	{name: "login-flood", title: "failed logins for many usernames from one address", works: []int{1, 2}, run: loginFlood},
-	{name: "anonymous-flood", title: "a flood of cookieless visits fills the session store", steps: []int{2, 3, 4, 5}, run: anonymousFlood},
-	{name: "stolen-data", title: "take the data file or Redis, try its contents as cookies", steps: []int{4, 5}, run: stolenData},
+	{name: "anonymous-flood", title: "a flood of cookieless visits fills the session store", steps: []int{2, 3, 4, 5}, na: "the server keeps nothing for a visitor", run: anonymousFlood},
+	{name: "stolen-data", title: "take the data file or Redis, try its contents as cookies", steps: []int{4, 5}, na: "no data file, and no Redis: sessions live in memory or in the cookie", run: stolenData},
 	{name: "restart", title: "a restart signs everybody out", works: []int{2, 3}, run: restartSignsOut},
 	{name: "second-instance", title: "a second instance does not know the session", works: []int{2, 3, 4}, run: secondInstance},
-	{name: "password-change", title: "a thief's session survives the victim's password change", steps: []int{4, 5}, run: passwordChangeThief},
+	{name: "password-change", title: "a thief's session survives the victim's password change", steps: []int{4, 5}, na: "no /password before step 4", run: passwordChangeThief},
 }
 
 // editVisitsCookie: step 1 counts visits in a plain cookie. Anyone (a
@@ -265,31 +262,6 @@ func loginCSRF(c *cell) verdict {
 		return works("the form on %s (another site) posted /login: %d, and the victim's browser is signed in as %s", evil, req.status, who)
 	}
 	return stopped("the form on %s (another site) posted /login: %d, and the victim's browser is signed in as nobody", evil, req.status)
-}
-
-// evilPage serves the attacker's page: form, then a script that submits it
-// as soon as the page loads. It returns the page's URL on host (localhost or
-// 127.0.0.1: two sites to the browser, though both are this machine).
-func (c *cell) evilPage(host, form string, args ...any) string {
-	page := fmt.Sprintf(`<!doctype html><title>You won a prize</title>`+form+
-		`<script>document.forms[0].submit()</script>`, args...)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, page)
-	}))
-	c.cleanup(srv.Close)
-	return strings.Replace(srv.URL, "127.0.0.1", host, 1)
-}
-
-// submitFrom opens the attacker's page in the victim's tab, waits for the
-// form it submits to path to be answered and for the page to settle, and
-// returns that request as the browser sent it.
-func (c *cell) submitFrom(tab context.Context, evil string, srv *server, path string) sentRequest {
-	seen := c.watchRequests(tab, srv.URL+path)
-	c.load(tab, "open the attacker's page", chromedp.Navigate(evil))
-	req := c.waitRequest(seen, http.MethodPost, srv.URL+path)
-	c.waitSettled(tab, srv)
-	return req
 }
 
 // commonPasswords starts every guesser's list.

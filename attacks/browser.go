@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -240,4 +242,29 @@ func (c *cell) waitSettled(tab context.Context, srv *server) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// evilPage serves the attacker's page: form, then a script that submits it
+// as soon as the page loads. It returns the page's URL on host (localhost or
+// 127.0.0.1: two sites to the browser, though both are this machine).
+func (c *cell) evilPage(host, form string, args ...any) string {
+	page := fmt.Sprintf(`<!doctype html><title>You won a prize</title>`+form+
+		`<script>document.forms[0].submit()</script>`, args...)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, page)
+	}))
+	c.cleanup(srv.Close)
+	return strings.Replace(srv.URL, "127.0.0.1", host, 1)
+}
+
+// submitFrom opens the attacker's page in the victim's tab, waits for the
+// form it submits to path to be answered and for the page to settle, and
+// returns that request as the browser sent it.
+func (c *cell) submitFrom(tab context.Context, evil string, srv *server, path string) sentRequest {
+	seen := c.watchRequests(tab, srv.URL+path)
+	c.load(tab, "open the attacker's page", chromedp.Navigate(evil))
+	req := c.waitRequest(seen, http.MethodPost, srv.URL+path)
+	c.waitSettled(tab, srv)
+	return req
 }

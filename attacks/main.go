@@ -161,7 +161,7 @@ func runMatrix(ctx context.Context, root string, steps []int, rows []*attack, pr
 		for i, a := range rows {
 			res := &rep.Attacks[i].Cells[slices.Index(steps, step)]
 			if res.Expected == outcomeNA {
-				res.Outcome, res.Evidence = outcomeNA, "does not apply to this step"
+				res.Outcome, res.Evidence = outcomeNA, a.na
 				continue
 			}
 			if ctx.Err() != nil {
