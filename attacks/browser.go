@@ -152,7 +152,6 @@ func (c *cell) browserCookie(tab context.Context, srv *server, name string) (*ne
 type sentRequest struct {
 	method, url string
 	cookies     []string // names of the cookies sent with it
-	origin      string   // its Origin header
 	status      int64    // 0 until the answer arrives
 }
 
@@ -174,9 +173,6 @@ func (c *cell) watchRequests(tab context.Context, url string) func() []sentReque
 			delete(byID, ev.RequestID)
 			if ev.Request.URL == url {
 				r := &sentRequest{method: ev.Request.Method, url: ev.Request.URL}
-				if o, ok := ev.Request.Headers["Origin"].(string); ok {
-					r.origin = o
-				}
 				byID[ev.RequestID] = r
 				all = append(all, r)
 			}

@@ -143,7 +143,6 @@ type server struct {
 // serverOptions are what a cell may change about a server.
 type serverOptions struct {
 	noSecret   bool   // leave SESSION_SECRET unset: steps 4-5 keep one in their database
-	dir        string // share another server's data folder ("": a fresh one)
 	bcryptCost string // steps 3-5: -bcrypt-cost ("": the lab's bcryptCost)
 }
 
@@ -154,10 +153,7 @@ func (c *cell) startServer(opts serverOptions) *server {
 	if err != nil {
 		c.fatalf("%v", err)
 	}
-	dir := opts.dir
-	if dir == "" {
-		dir = c.tempDir()
-	}
+	dir := c.tempDir()
 	s := &server{step: c.step, bin: bin, dir: dir}
 	if c.step >= 3 {
 		s.args = append(s.args, "-bcrypt-cost", cmp.Or(opts.bcryptCost, bcryptCost))
@@ -181,7 +177,12 @@ func (c *cell) startServer(opts serverOptions) *server {
 	if err := s.start("127.0.0.1:0"); err != nil {
 		c.fatalf("%v", err)
 	}
-	c.cleanup(func() { s.stop() })
+	c.cleanup(func() {
+		// A server that crashed under the attack, or hangs, is news.
+		if err := s.stop(); err != nil {
+			c.afterwards = append(c.afterwards, err.Error())
+		}
+	})
 	return s
 }
 
@@ -395,10 +396,11 @@ func freePort() (int, error) {
 // cell is one attack on one step: like a *testing.T, it stops the attack
 // with fatalf and undoes what the attack started when it ends.
 type cell struct {
-	lab      *lab
-	step     int
-	prefix   string
-	cleanups []func()
+	lab        *lab
+	step       int
+	prefix     string
+	cleanups   []func()
+	afterwards []string // what went wrong in the cleanups
 }
 
 // cellFailure is what fatalf panics with; runCell recovers it.
@@ -425,6 +427,9 @@ func (c *cell) run(a *attack) (v verdict, err error) {
 	defer func() {
 		for i := len(c.cleanups) - 1; i >= 0; i-- {
 			c.cleanups[i]()
+		}
+		if err == nil && len(c.afterwards) > 0 {
+			err = errors.New(strings.Join(c.afterwards, "; "))
 		}
 	}()
 	defer func() {
