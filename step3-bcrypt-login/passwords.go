@@ -23,7 +23,7 @@ import (
 // The bound is a queue length rather than a wait deadline: a flood then
 // holds at most that many waiting requests, however fast it comes, and a
 // request that waits does so for at most waitingPerSlot hashes before its
-// own, well under a second at the default cost. A deadline alone would let
+// own, about a second at the default cost. A deadline alone would let
 // a fast flood pile up waiting requests, each holding its memory, until
 // the deadline. The clock is bounded too, by the request's own deadline
 // (handlerTimeout in server.go).
@@ -38,7 +38,7 @@ type hasher struct {
 }
 
 // waitingPerSlot is how many requests may wait for each hashing slot.
-const waitingPerSlot = 2
+const waitingPerSlot = 4
 
 // errBusy: every hashing slot is taken and the queue is full.
 var errBusy = errors.New("too many passwords to check at once")
