@@ -239,7 +239,7 @@ func TestAnonymousSessionsAreBounded(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
 	st := NewRedisStore(rs.client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
 		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour, maxAnonymous: 3}, logger)
-	hs := httptest.NewServer(newServer(logger, st, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
+	hs := httptest.NewServer(newServer(logger, st, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, config{redisPrefix: st.prefix}, st.logger), db))
 	defer hs.Close()
 	ts := &testServer{URL: hs.URL}
 	signUpUsers(t, ts) // sign-ups: signed in, not anonymous

@@ -71,7 +71,12 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		}
 		username := foldUsername(creds.Username)
 		key := throttle.key(r, username)
-		if ok, retryAfter := throttle.allow(key); !ok {
+		ok, retryAfter, err := throttle.allow(r.Context(), key)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if !ok {
 			tooManyFailures(w, r, retryAfter)
 			return
 		}
@@ -187,7 +192,12 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		addr := clientAddr(r, throttle.trustProxy)
-		if ok, retryAfter := throttle.signups.allow(addr); !ok {
+		ok, retryAfter, err := throttle.signups.allow(r.Context(), addr)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if !ok {
 			tooManySignups(w, r, retryAfter)
 			return
 		}
@@ -353,7 +363,12 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			return
 		}
 		key := throttle.key(r, username)
-		if ok, retryAfter := throttle.allow(key); !ok {
+		ok, retryAfter, err := throttle.allow(r.Context(), key)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if !ok {
 			tooManyFailures(w, r, retryAfter)
 			return
 		}

@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv := &http.Server{
-		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), hasher, newThrottle(cfg.trustProxy), db),
+		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), hasher, newThrottle(rdb, cfg, logger), db),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      writeTimeout,
