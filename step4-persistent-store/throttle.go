@@ -98,11 +98,13 @@ func (t *throttle) succeeded(k loginKey) {
 }
 
 // abandoned ends an attempt whose password was never checked (the server
-// was too busy, or the client left while it waited): it counts for
-// nothing, so that a flood from elsewhere cannot lock out a real user.
+// was too busy, or the client left while it waited). It does not count for
+// the username, so that a flood from elsewhere cannot lock a real user out
+// of their account; it counts for the address, or a flood that keeps the
+// hashing queue full would never be throttled.
 func (t *throttle) abandoned(k loginKey) {
 	t.failures.cancel(k.pair)
-	t.addrFailures.cancel(k.addr)
+	t.addrFailures.count(k.addr)
 }
 
 // limiter allows at most limit counted attempts per key within window.
