@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -31,7 +33,15 @@ type result struct {
 	Statuses   map[string]int `json:"statuses"`
 	Errors     []string       `json:"errors,omitempty"`
 	ServerCPU  float64        `json:"server_cpu_us_per_request,omitempty"` // with -server-pid
+	// With -flood: what the bogus logins sent meanwhile got.
+	Flood         uint64         `json:"flood_workers,omitempty"`
+	FloodRequests uint64         `json:"flood_requests,omitempty"`
+	FloodStatuses map[string]int `json:"flood_statuses,omitempty"`
 }
+
+// floodAddr is the one address that the bogus logins of -flood come from
+// (TEST-NET-1, RFC 5737).
+const floodAddr = "192.0.2.1"
 
 // attack drives the route with vegeta, cycling through the users' cookies
 // (or their credentials, for /login), and prints progress every second.
@@ -45,6 +55,9 @@ func attack(ctx context.Context, o options, users []user, progress io.Writer) (*
 			body, _ := json.Marshal(map[string]string{"username": u.Name, "password": u.Password})
 			t.Method, t.Body = "POST", body
 			t.Header.Set("Content-Type", "application/json")
+			if u.Addr != "" {
+				t.Header.Set("X-Forwarded-For", u.Addr)
+			}
 			return nil
 		}
 		t.Method, t.Body = "GET", nil
@@ -61,6 +74,21 @@ func attack(ctx context.Context, o options, users []user, progress io.Writer) (*
 	}
 	attacker := vegeta.NewAttacker(opts...)
 
+	var flood vegeta.Metrics
+	floodDone := make(chan struct{})
+	flooder := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second), vegeta.Redirects(vegeta.NoFollow),
+		vegeta.Workers(o.flood), vegeta.MaxWorkers(o.flood), vegeta.Connections(int(o.flood)))
+	if o.flood > 0 {
+		go func() {
+			defer close(floodDone)
+			for r := range flooder.Attack(bogusLogins(o.target), vegeta.Rate{}, o.duration, "flood") {
+				flood.Add(r)
+			}
+		}()
+	} else {
+		close(floodDone)
+	}
+
 	var m vegeta.Metrics
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -72,6 +100,7 @@ loop:
 		select {
 		case <-ctx.Done():
 			attacker.Stop()
+			flooder.Stop()
 		case r, ok := <-results:
 			if !ok {
 				break loop
@@ -90,6 +119,8 @@ loop:
 	if m.Requests == 0 {
 		return nil, fmt.Errorf("no request was sent")
 	}
+	<-floodDone
+	flood.Close()
 
 	res := &result{
 		Label: o.label, Target: o.target, Route: o.route, Rate: o.rate, Workers: o.workers,
@@ -97,7 +128,22 @@ loop:
 		P50: ms(m.Latencies.P50), P90: ms(m.Latencies.P90), P99: ms(m.Latencies.P99), Max: ms(m.Latencies.Max),
 		Statuses: m.StatusCodes, Errors: m.Errors,
 	}
+	if o.flood > 0 {
+		res.Flood, res.FloodRequests, res.FloodStatuses = o.flood, flood.Requests, flood.StatusCodes
+	}
 	return res, nil
+}
+
+// bogusLogins is a flood of logins for usernames that do not exist, a new
+// one each time, all from floodAddr.
+func bogusLogins(target string) vegeta.Targeter {
+	var n atomic.Uint64
+	return func(t *vegeta.Target) error {
+		body, _ := json.Marshal(map[string]string{"username": fmt.Sprintf("flood-%d", n.Add(1)), "password": "not-the-password"})
+		t.Method, t.URL, t.Body = "POST", target+"/login", body
+		t.Header = http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}, "X-Forwarded-For": {floodAddr}}
+		return nil
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -122,5 +168,12 @@ func (r *result) print(w io.Writer) {
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error       %s\n", e)
+	}
+	if r.Flood > 0 {
+		fmt.Fprintf(w, "flood       %d bogus logins from %d connections meanwhile:", r.FloodRequests, r.Flood)
+		for _, c := range slices.Sorted(maps.Keys(r.FloodStatuses)) {
+			fmt.Fprintf(w, " %s: %d", c, r.FloodStatuses[c])
+		}
+		fmt.Fprintln(w)
 	}
 }

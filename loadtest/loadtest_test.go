@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,6 +58,54 @@ func TestLoadToolSignsUpThenDrivesTheRoute(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "signing in 3 users") {
 		t.Errorf("no progress shown:\n%s", progress.String())
+	}
+}
+
+// With -flood, bogus logins from one address go on while the route is
+// driven; the users sign up and log in each from an address of their own.
+func TestLoadToolFloods(t *testing.T) {
+	var mu sync.Mutex
+	addrs := map[string]map[string]bool{} // username prefix -> X-Forwarded-For seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var creds struct{ Username string }
+		json.NewDecoder(r.Body).Decode(&creds)
+		kind, _, _ := strings.Cut(creds.Username, "-")
+		mu.Lock()
+		if addrs[kind] == nil {
+			addrs[kind] = map[string]bool{}
+		}
+		addrs[kind][r.Header.Get("X-Forwarded-For")] = true
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/signup":
+			w.WriteHeader(http.StatusCreated)
+		case kind == "flood":
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+
+	var out, progress bytes.Buffer
+	err := run(t.Context(), []string{"-target", srv.URL, "-users", "3", "-route", "/login", "-rate", "20", "-duration", "1s", "-flood", "2", "-json"}, &out, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("-json output is not JSON: %v\n%s", err, out.String())
+	}
+	if res.Statuses["200"] == 0 || res.FloodRequests == 0 || res.FloodStatuses["401"] != int(res.FloodRequests) {
+		t.Errorf("result %+v: want the users' logins and the flood's 401s counted apart", res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(addrs["flood"]) != 1 || !addrs["flood"][floodAddr] {
+		t.Errorf("the flood came from %v, want %s only", addrs["flood"], floodAddr)
+	}
+	for kind, seen := range addrs {
+		if kind != "flood" && (len(seen) != 3 || seen[floodAddr] || seen[""]) {
+			t.Errorf("the users (%s...) came from %v, want 3 addresses of their own", kind, seen)
+		}
 	}
 }
 

@@ -6,6 +6,15 @@
 //
 //	go run ./loadtest -target http://127.0.0.1:8080 -route /me -rate 0 -duration 10s
 //	go run ./loadtest -route /login -rate 50 -duration 10s -json
+//	go run ./loadtest -route /login -rate 2 -flood 50 -duration 30s
+//
+// Each user it signs up comes from an address of its own, in
+// X-Forwarded-For (198.18.0.0/15, the range set aside for benchmarks): the
+// steps allow 10 sign-ups per address an hour, so start the server with
+// -trust-proxy. With -flood N, N more connections send logins for made-up
+// usernames from one other address, as fast as the server answers, while
+// the route is driven: the route's figures are then a real user's during
+// a login flood.
 package main
 
 import (
@@ -41,6 +50,7 @@ type options struct {
 	jsonOut  bool
 	label    string
 	pid      int
+	flood    uint64
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.StringVar(&o.label, "label", "", "a name for this run, kept in the JSON")
 	fs.IntVar(&o.pid, "server-pid", 0, "the server's process id: report its CPU time per request (Linux)")
+	fs.Uint64Var(&o.flood, "flood", 0, "connections that send bogus logins from one address meanwhile, as fast as they can")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -10,10 +10,17 @@ import (
 	"time"
 )
 
-// user is one signed-in user: its credentials and its session cookie.
+// user is one signed-in user: its credentials, its session cookie, and the
+// address it comes from.
 type user struct {
 	Name, Password string
 	Cookie         string // "session=..." as the Cookie header sends it
+	Addr           string // its X-Forwarded-For
+}
+
+// userAddr is user i's address, in 198.18.0.0/15 (RFC 2544: benchmarks).
+func userAddr(i int) string {
+	return fmt.Sprintf("198.%d.%d.%d", 18+i>>16&1, i>>8&255, i&255)
 }
 
 // demoUsers are steps 1 and 2's built-in users; those steps have no /signup.
@@ -26,13 +33,15 @@ func prepareUsers(ctx context.Context, o options) ([]user, error) {
 	run := time.Now().UnixNano() % 1_000_000
 	users := make([]user, 0, o.users)
 	for i := range o.users {
-		u := user{Name: fmt.Sprintf("load%d-%d", run, i), Password: o.password}
+		u := user{Name: fmt.Sprintf("load%d-%d", run, i), Password: o.password, Addr: userAddr(i)}
 		status, cookie, err := post(ctx, client, o.target+"/signup", u)
 		if err != nil {
 			return nil, err
 		}
 		switch status {
 		case http.StatusCreated:
+		case http.StatusTooManyRequests:
+			return nil, fmt.Errorf("sign up %s: 429: the server limits sign-ups per address; start it with -trust-proxy, so that each user's X-Forwarded-For counts", u.Name)
 		case http.StatusNotFound: // steps 1 and 2
 			u = demoUsers[i%len(demoUsers)]
 			status, cookie, err = post(ctx, client, o.target+"/login", u)
@@ -60,6 +69,9 @@ func post(ctx context.Context, client *http.Client, url string, u user) (int, st
 		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if u.Addr != "" {
+		req.Header.Set("X-Forwarded-For", u.Addr)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("POST %s: %w", url, err)

@@ -7,7 +7,7 @@ func addRoutes(r *mux.Router, store sessionStore, users userStore, hasher *hashe
 	r.Handle("/", handleHome(store)).Methods("GET", "HEAD")
 	r.Handle("/visits", handleVisits(store)).Methods("GET", "HEAD")
 	r.Handle("/signup", handleSignupPage(store)).Methods("GET", "HEAD")
-	r.Handle("/signup", handleSignup(store, users, hasher)).Methods("POST")
+	r.Handle("/signup", handleSignup(store, users, hasher, throttle)).Methods("POST")
 	r.Handle("/login", handleLogin(store, users, hasher, throttle)).Methods("POST")
 	r.Handle("/me", handleMe(store)).Methods("GET", "HEAD")
 	r.Handle("/logout", handleLogout(store)).Methods("POST")

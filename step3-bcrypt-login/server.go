@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Handler:           newServer(logger, store, newMemoryUsers(), hasher, newThrottle(cfg.trustProxy)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -122,6 +122,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// WriteTimeout cuts the connection of an answer that is not written within
+// writeTimeout. Each request's context ends earlier, at handlerTimeout, so
+// that a handler that runs late (a long wait to hash, a slow store) still
+// answers, 503, and creates no session that nobody would receive.
+const (
+	writeTimeout   = 30 * time.Second
+	handlerTimeout = 20 * time.Second
+)
+
 // newServer builds the whole HTTP handler: the routes, then the middleware
 // that every request goes through, outermost first.
 func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
@@ -134,6 +143,7 @@ func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher 
 		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	var h http.Handler = r
+	h = limitTime(handlerTimeout, h)
 	h = refuseCrossOrigin(h)
 	h = securityHeaders(h)
 	h = limitBody(h)

@@ -85,7 +85,7 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		}
 		match, err := hasher.Compare(r.Context(), u.Hash, creds.Password) // u.Hash is nil for no user
 		if err != nil {
-			throttle.failed(key)
+			throttle.abandoned(key) // no password was checked
 			hashingFailed(w, r)
 			return
 		}
@@ -107,8 +107,13 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 	})
 }
 
-// signIn puts username in the request's session, under a new id.
+// signIn puts username in the request's session, under a new id. A request
+// whose client has gone, or that is past its deadline, gets no session:
+// nobody would receive its cookie.
 func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) error {
+	if err := r.Context().Err(); err != nil {
+		return err
+	}
 	s, err := store.Get(r, cookieName)
 	if err != nil {
 		return err
@@ -130,11 +135,22 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
 }
 
-// tooManyFailures answers 429 once a username has failed too often from
-// this address. Retry-After is in whole seconds, rounded up.
+// tooManyFailures answers 429 once a username, or this address, has failed
+// too often.
 func tooManyFailures(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
+	setRetryAfter(w, retryAfter)
 	writeError(w, r, http.StatusTooManyRequests, "too many failed logins, please try again later")
+}
+
+// tooManySignups answers 429 once this address has signed up too often.
+func tooManySignups(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
+	setRetryAfter(w, retryAfter)
+	writeError(w, r, http.StatusTooManyRequests, "too many sign-ups from this address, please try again later")
+}
+
+// setRetryAfter says when to try again, in whole seconds, rounded up.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
 // handleSignupPage shows the signup form.
@@ -151,7 +167,7 @@ func handleSignupPage(store sessionStore) http.Handler {
 }
 
 // handleSignup creates an account and signs it in, in a session with a new id.
-func handleSignup(store sessionStore, users userStore, hasher *hasher) http.Handler {
+func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		creds, err := readCredentials(r)
 		if err != nil {
@@ -170,11 +186,18 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher) http.Hand
 			signupFailure(w, r, http.StatusBadRequest, creds.Username, invalid)
 			return
 		}
+		addr := clientAddr(r, throttle.trustProxy)
+		if ok, retryAfter := throttle.signups.allow(addr); !ok {
+			tooManySignups(w, r, retryAfter)
+			return
+		}
 		hash, err := hasher.Hash(r.Context(), creds.Password)
 		if err != nil {
+			throttle.signups.cancel(addr) // nothing was hashed
 			hashingFailed(w, r)
 			return
 		}
+		throttle.signups.count(addr)
 		if err := users.CreateUser(r.Context(), username, hash); err != nil {
 			if errors.Is(err, errUserExists) {
 				signupFailure(w, r, http.StatusConflict, creds.Username, map[string]string{"username": err.Error()})
@@ -342,7 +365,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		}
 		match, err := hasher.Compare(r.Context(), u.Hash, change.Current)
 		if err != nil {
-			throttle.failed(key)
+			throttle.abandoned(key) // no password was checked
 			hashingFailed(w, r)
 			return
 		}
@@ -496,8 +519,9 @@ func usersFailed(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, http.StatusServiceUnavailable, "accounts are temporarily unavailable, please try again shortly")
 }
 
-// hashingFailed answers 503 to a request that gave up waiting for its turn
-// to run bcrypt (its client has most likely gone already).
+// hashingFailed answers 503 to a request that found the hashing queue full,
+// or gave up waiting for its turn to run bcrypt.
 func hashingFailed(w http.ResponseWriter, r *http.Request) {
+	setRetryAfter(w, time.Second)
 	writeError(w, r, http.StatusServiceUnavailable, "the server is busy, please try again shortly")
 }

@@ -12,157 +12,235 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Failed logins allowed for one username from one client address: at most
-// maxFailures within failureWindow.
+// The limits: at most so many attempts per key within a window.
 const (
+	// Failed logins for one username from one client address.
 	maxFailures   = 5
 	failureWindow = 15 * time.Minute
-	// maxThrottled bounds the memory: about 200 bytes per entry.
+	// Failed logins from one client address, whatever the usernames.
+	maxAddrFailures = 100
+	// Signups from one client address (those that reach hashing).
+	maxSignups   = 10
+	signupWindow = time.Hour
+	// maxThrottled bounds each limit's memory: about 200 bytes per entry.
 	maxThrottled = 100_000
 )
 
-// throttle slows down password guessing: after maxFailures failed logins
-// for one username from one client address, more attempts with that pair
-// get 429 until the window has passed, even with the right password (else
-// the answer would still tell a guesser when they found it).
+// throttle slows down password guessing and account creation, with three
+// limits:
 //
-// Keyed by username and address together, it stops one client from
-// guessing one account's password, yet a guesser cannot lock the real
-// user out from elsewhere. It does not stop someone with many addresses,
-// or who tries one password on many usernames: that is what slow hashes
+//   - After maxFailures failed logins for one username from one client
+//     address, more attempts with that pair get 429 until the window has
+//     passed, even with the right password (else the answer would still
+//     tell a guesser when they found it). Keyed by username and address
+//     together, it stops one client from guessing one account's password,
+//     yet a guesser cannot lock the real user out from elsewhere.
+//   - After maxAddrFailures failed logins from one address, whatever the
+//     usernames, that address gets 429: one password tried on many
+//     accounts costs as many tries. A success does not reset it (or
+//     signing in to one's own account between guesses would).
+//   - After maxSignups signups from one address, that address gets 429:
+//     each costs a hash, and 409 tells whether a name is taken. A signup
+//     counts once it has been hashed, whatever its answer; one that is
+//     refused before (400, or 503 while busy) costs nothing and counts
+//     for nothing.
+//
+// None of them stops someone with many addresses: that is what slow hashes
 // and good passwords are for.
-//
-// Each key has a token bucket (golang.org/x/time/rate) of maxFailures
-// tokens that refills one token per failureWindow, so that no 15 minutes
-// see more than 5 failures.
 type throttle struct {
-	trustProxy bool
-	max        int              // entries kept at most
-	now        func() time.Time // replaced in tests
-
-	mu      sync.Mutex
-	ended   *sync.Cond // signalled when an attempt in flight ends
-	entries map[[sha256.Size]byte]*attempts
-}
-
-// attempts is what the throttle knows about one key.
-type attempts struct {
-	failures *rate.Limiter
-	inFlight int // allowed, password not checked yet
+	trustProxy   bool
+	failures     *limiter // failed logins per username and address
+	addrFailures *limiter // failed logins per address
+	signups      *limiter // signups per address
 }
 
 func newThrottle(trustProxy bool) *throttle {
-	t := &throttle{
-		trustProxy: trustProxy,
-		max:        maxThrottled,
-		now:        time.Now,
-		entries:    make(map[[sha256.Size]byte]*attempts),
+	return &throttle{
+		trustProxy:   trustProxy,
+		failures:     newLimiter(maxFailures, failureWindow),
+		addrFailures: newLimiter(maxAddrFailures, failureWindow),
+		signups:      newLimiter(maxSignups, signupWindow),
 	}
-	t.ended = sync.NewCond(&t.mu)
-	return t
 }
 
-// key names the pair of username and client address that r comes from.
-func (t *throttle) key(r *http.Request, username string) string {
-	return username + "\x00" + clientAddr(r, t.trustProxy)
+// loginKey names the username and the client address of a login attempt.
+type loginKey struct{ pair, addr string }
+
+func (t *throttle) key(r *http.Request, username string) loginKey {
+	addr := clientAddr(r, t.trustProxy)
+	return loginKey{pair: username + "\x00" + addr, addr: addr}
+}
+
+// allow lets one login attempt go on, or says how long until the next one
+// may. Every allowed attempt must end in failed, succeeded or abandoned.
+func (t *throttle) allow(k loginKey) (ok bool, retryAfter time.Duration) {
+	if ok, retryAfter := t.addrFailures.allow(k.addr); !ok {
+		return false, retryAfter
+	}
+	if ok, retryAfter := t.failures.allow(k.pair); !ok {
+		t.addrFailures.cancel(k.addr)
+		return false, retryAfter
+	}
+	return true, 0
+}
+
+// failed ends an attempt that did not sign in: it counts for both limits.
+func (t *throttle) failed(k loginKey) {
+	t.failures.count(k.pair)
+	t.addrFailures.count(k.addr)
+}
+
+// succeeded ends an attempt that signed in: the username's failures from
+// this address are forgotten, the address's are not.
+func (t *throttle) succeeded(k loginKey) {
+	t.failures.forget(k.pair)
+	t.addrFailures.cancel(k.addr)
+}
+
+// abandoned ends an attempt whose password was never checked (the server
+// was too busy, or the client left while it waited). It does not count for
+// the username, so that a flood from elsewhere cannot lock a real user out
+// of their account; it counts for the address, or a flood that keeps the
+// hashing queue full would never be throttled.
+func (t *throttle) abandoned(k loginKey) {
+	t.failures.cancel(k.pair)
+	t.addrFailures.count(k.addr)
+}
+
+// limiter allows at most limit counted attempts per key within window.
+// Each key has a token bucket (golang.org/x/time/rate) of limit tokens
+// that refills one token per window, so that no window sees many more.
+//
+// Attempts still in flight count as spent until they end: were they
+// counted only when they end, a hundred parallel guesses would all pass
+// the check before the first one failed. So an attempt that finds every
+// token left taken by attempts in flight is refused too, rather than made
+// to wait for them.
+type limiter struct {
+	limit  int
+	window time.Duration
+	max    int              // entries kept at most
+	now    func() time.Time // replaced in tests
+
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]*attempts
+}
+
+// attempts is what a limiter knows about one key.
+type attempts struct {
+	tokens   *rate.Limiter
+	inFlight int // allowed, not ended yet
+}
+
+func newLimiter(limit int, window time.Duration) *limiter {
+	return &limiter{
+		limit:   limit,
+		window:  window,
+		max:     maxThrottled,
+		now:     time.Now,
+		entries: make(map[[sha256.Size]byte]*attempts),
+	}
 }
 
 // allow lets one attempt for key go on, or says how long until the next
-// one may. Every allowed attempt must end in failed or succeeded.
-//
-// Attempts still in flight count as failures until they end: were they
-// counted only after the password check, a hundred parallel guesses would
-// all pass the check before the first one failed. So when every attempt
-// left is in flight, allow waits for one of them to end.
-func (t *throttle) allow(key string) (ok bool, retryAfter time.Duration) {
+// one may. Every allowed attempt must end in count, forget or cancel.
+func (l *limiter) allow(key string) (ok bool, retryAfter time.Duration) {
 	id := sha256.Sum256([]byte(key)) // a fixed size, whatever the client sent
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for {
-		now := t.now()
-		a := t.entry(id, now)
-		left := a.failures.TokensAt(now)
-		if left < 1 {
-			return false, time.Duration((1 - left) / float64(a.failures.Limit()) * float64(time.Second))
-		}
-		if left-float64(a.inFlight) >= 1 {
-			a.inFlight++
-			return true, 0
-		}
-		t.ended.Wait()
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.entry(id, now)
+	free := a.tokens.TokensAt(now) - float64(a.inFlight)
+	if free < 1 {
+		return false, time.Duration((1 - free) * float64(l.window))
 	}
+	a.inFlight++
+	return true, 0
 }
 
-// failed ends an attempt for key that did not sign in, and counts it.
-func (t *throttle) failed(key string) {
+// count ends an attempt for key, and counts it.
+func (l *limiter) count(key string) {
 	id := sha256.Sum256([]byte(key))
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	a := t.entry(id, now)
-	a.failures.AllowN(now, 1)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.entry(id, now)
+	a.tokens.AllowN(now, 1)
 	a.inFlight = max(0, a.inFlight-1)
-	t.ended.Broadcast()
 }
 
-// succeeded ends an attempt for key that signed in: its failures are
-// forgotten.
-func (t *throttle) succeeded(key string) {
+// forget ends an attempt for key, and forgets every count before it.
+func (l *limiter) forget(key string) {
 	id := sha256.Sum256([]byte(key))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if a, ok := t.entries[id]; ok {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a, ok := l.entries[id]; ok {
 		a.inFlight--
-		a.failures = newFailureLimiter()
+		a.tokens = l.newTokens()
 		if a.inFlight <= 0 {
-			delete(t.entries, id)
+			delete(l.entries, id)
 		}
 	}
-	t.ended.Broadcast()
 }
 
-func newFailureLimiter() *rate.Limiter {
-	return rate.NewLimiter(rate.Every(failureWindow), maxFailures)
+// cancel ends an attempt for key without counting it.
+func (l *limiter) cancel(key string) {
+	id := sha256.Sum256([]byte(key))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a, ok := l.entries[id]; ok {
+		a.inFlight = max(0, a.inFlight-1)
+	}
 }
 
-// entry returns the attempts for id, new ones if there are none. t.mu is held.
-func (t *throttle) entry(id [sha256.Size]byte, now time.Time) *attempts {
-	if a, ok := t.entries[id]; ok {
+func (l *limiter) newTokens() *rate.Limiter {
+	return rate.NewLimiter(rate.Every(l.window), l.limit)
+}
+
+// entry returns the attempts for id, new ones if there are none. l.mu is held.
+func (l *limiter) entry(id [sha256.Size]byte, now time.Time) *attempts {
+	if a, ok := l.entries[id]; ok {
 		return a
 	}
-	if len(t.entries) >= t.max {
-		t.evict(now)
+	if len(l.entries) >= l.max {
+		l.evict(now)
 	}
-	a := &attempts{failures: newFailureLimiter()}
-	t.entries[id] = a
+	a := &attempts{tokens: l.newTokens()}
+	l.entries[id] = a
 	return a
 }
 
-// evict makes room for one entry. It looks at a few entries (map order is
-// random), drops those whose failures are all forgiven (idle: nothing is
-// lost), and if that was none, the one closest to forgiven. Looking at
-// all of them would make each new key cost a full scan once the map is
-// full. Entries with attempts in flight stay. t.mu is held.
-func (t *throttle) evict(now time.Time) {
+// evict makes room for one entry, and never by forgetting a locked key (no
+// token left) while an unlocked one remains: else whoever fills the table
+// with new keys would get their locked key's tries back. Map order is
+// random, so the first entries it sees are a sample: it drops those with
+// every token back (idle: nothing is lost), else the one with the most
+// tokens left. Only when every entry of the sample is locked does it look
+// further, through the whole table if need be; when every entry is locked,
+// the one closest to its next token goes. Entries with attempts in flight
+// stay. l.mu is held.
+func (l *limiter) evict(now time.Time) {
 	const sample = 64
 	var victim [sha256.Size]byte
-	found, most, seen := false, -1.0, 0
-	for id, a := range t.entries {
-		if seen++; seen > sample {
+	dropped, found, most, seen := false, false, 0.0, 0
+	for id, a := range l.entries {
+		if seen >= sample && (dropped || most >= 1) {
 			break
 		}
+		seen++
 		if a.inFlight > 0 {
 			continue
 		}
-		left := a.failures.TokensAt(now)
-		if left >= maxFailures {
-			delete(t.entries, id)
-		} else if left > most {
+		left := a.tokens.TokensAt(now)
+		if left >= float64(l.limit) {
+			delete(l.entries, id)
+			dropped = true
+		} else if !found || left > most {
 			victim, most, found = id, left, true
 		}
 	}
-	if found && len(t.entries) >= t.max {
-		delete(t.entries, victim)
+	if !dropped && found {
+		delete(l.entries, victim)
 	}
 }
 

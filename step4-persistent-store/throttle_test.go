@@ -99,7 +99,9 @@ func TestSuccessClearsFailures(t *testing.T) {
 }
 
 // Parallel guesses are counted too: of 20 sent at once, 5 get 401 and the
-// rest 429, however they interleave. Parallel right passwords all sign in.
+// rest 429, however they interleave. Parallel right passwords never get
+// 401: an attempt in flight holds its token until it ends, so some may be
+// told to wait (429), but at least 5 sign in.
 func TestParallelLoginsAreCounted(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)
@@ -118,43 +120,115 @@ func TestParallelLoginsAreCounted(t *testing.T) {
 		wg.Wait()
 		return got
 	}
-	if got := statuses("bob", "the-builder"); got[http.StatusOK] != 20 {
-		t.Errorf("20 parallel right logins: statuses %v, want 20 × 200", got)
+	if got := statuses("bob", "the-builder"); got[http.StatusOK] < maxFailures || got[http.StatusOK]+got[http.StatusTooManyRequests] != 20 {
+		t.Errorf("20 parallel right logins: statuses %v, want at least %d × 200 and the rest 429", got, maxFailures)
 	}
 	if got := statuses("alice", "guess"); got[http.StatusUnauthorized] != maxFailures || got[http.StatusTooManyRequests] != 20-maxFailures {
 		t.Errorf("20 parallel guesses: statuses %v, want %d × 401 and the rest 429", got, maxFailures)
 	}
 }
 
-// The throttle's memory is bounded: once full, new keys push out the
-// entries that matter least (forgiven ones first), not a throttled one.
+// One address trying a new username each time is throttled too: after 100
+// failures, whatever the usernames, it gets 429 for every username, the
+// right password included; a success in between does not reset its count;
+// other addresses go on.
+func TestFailedLoginsPerAddress(t *testing.T) {
+	ts := startServer(t, nil, "-trust-proxy")
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	const here, elsewhere = "203.0.113.1", "2001:db8:1:2::1"
+	for i := range maxAddrFailures - 1 {
+		if r := c.loginFrom(here, "user"+strconv.Itoa(i), "guess"); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401", i+1, r.StatusCode)
+		}
+	}
+	wantStatus(t, c.loginFrom(here, "alice", "wonderland"), http.StatusOK) // no reset
+	wantStatus(t, c.loginFrom(here, "bob", "guess"), http.StatusUnauthorized)
+	wantThrottled(t, c.loginFrom(here, "someone-new", "guess"))
+	wantThrottled(t, c.loginFrom(here, "bob", "the-builder"))
+
+	// IPv6 counts by /64: another address in the same /64 is the same.
+	for i := range maxAddrFailures {
+		wantStatus(t, c.loginFrom(elsewhere, "user"+strconv.Itoa(i), "guess"), http.StatusUnauthorized)
+	}
+	wantThrottled(t, c.loginFrom("2001:db8:1:2::99", "bob", "the-builder"))
+	wantStatus(t, c.loginFrom("2001:db8:1:3::1", "bob", "the-builder"), http.StatusOK)
+}
+
+// More than 10 signups from one address within an hour get 429 with
+// Retry-After. A signup counts once hashed: taken names (409) count,
+// invalid forms (400) do not. Other addresses go on.
+func TestSignupsPerAddress(t *testing.T) {
+	ts := startServer(t, nil, "-trust-proxy")
+	c := newClient(t, ts)
+	signupFrom := func(addr, user, password string) response {
+		t.Helper()
+		body := url.Values{"username": {user}, "password": {password}}.Encode()
+		return c.do("POST", "/signup", strings.NewReader(body), map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json", "X-Forwarded-For": addr})
+	}
+	const here, elsewhere = "203.0.113.1", "203.0.113.2"
+	for i := range maxSignups - 1 {
+		wantStatus(t, signupFrom(here, "user"+strconv.Itoa(i), "password"), http.StatusCreated)
+		wantStatus(t, signupFrom(here, "x", "short"), http.StatusBadRequest) // counts for nothing
+	}
+	wantStatus(t, signupFrom(here, "user0", "password"), http.StatusConflict) // the 10th
+	r := signupFrom(here, "one-more", "password")
+	wantStatus(t, r, http.StatusTooManyRequests)
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || secs <= 0 || secs > int(signupWindow.Seconds()) {
+		t.Errorf("Retry-After = %q, want 1 to %d seconds", r.Header.Get("Retry-After"), int(signupWindow.Seconds()))
+	}
+	wantStatus(t, signupFrom(elsewhere, "one-more", "password"), http.StatusCreated)
+	wantStatus(t, newClient(t, ts).login("one-more", "password"), http.StatusOK)
+}
+
+// The limiter's memory is bounded: once full, new keys push out the
+// entries that matter least (forgiven ones first). A locked key is never
+// pushed out while an unlocked one remains, even when nearly every other
+// key is locked too, so that filling the table never gives a guesser their
+// tries back.
 func TestThrottleMemoryIsBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-	th := newThrottle(false)
-	th.max, th.now = 100, clock.now
-	fail := func(key string) bool {
-		ok, _ := th.allow(key)
+	l := newLimiter(maxFailures, failureWindow)
+	l.max, l.now = 100, clock.now
+	fail := func(key string, times int) {
+		for range times {
+			if ok, _ := l.allow(key); ok {
+				l.count(key)
+			}
+		}
+	}
+	locked := func(key string) bool {
+		ok, _ := l.allow(key)
 		if ok {
-			th.failed(key)
+			l.cancel(key)
 		}
-		return ok
+		return !ok
 	}
-	for range maxFailures {
-		fail("alice\x00192.0.2.1")
+	fail("alice\x00192.0.2.1", maxFailures)
+	for i := range 98 { // a table of locked keys...
+		fail("user"+strconv.Itoa(i)+"\x00192.0.2.2", maxFailures)
 	}
-	for i := range 1000 {
-		fail("user" + strconv.Itoa(i) + "\x00192.0.2.2")
-		if n := len(th.entries); n > th.max {
-			t.Fatalf("%d entries after %d keys, want at most %d", n, i+1, th.max)
+	for i := range 5000 { // ...where one unlocked key makes way for the next
+		fail("other"+strconv.Itoa(i)+"\x00192.0.2.3", 1)
+		if n := len(l.entries); n > l.max {
+			t.Fatalf("%d entries after %d keys, want at most %d", n, i+1, l.max)
 		}
 	}
-	if ok, _ := th.allow("alice\x00192.0.2.1"); ok {
-		t.Error("the throttled key was evicted to make room")
+	if !locked("alice\x00192.0.2.1") {
+		t.Fatal("filling the table unlocked a locked key")
+	}
+	for i := range 200 { // every entry locked: memory stays bounded all the same
+		fail("more"+strconv.Itoa(i)+"\x00192.0.2.4", maxFailures)
+		if n := len(l.entries); n > l.max {
+			t.Fatalf("%d entries, all locked, want at most %d", n, l.max)
+		}
 	}
 
 	clock.advance(maxFailures * failureWindow) // everything forgiven
-	fail("one more\x00192.0.2.3")
-	if n := len(th.entries); n > th.max/2 {
+	fail("one more\x00192.0.2.5", 1)
+	if n := len(l.entries); n > l.max/2 {
 		t.Errorf("%d entries left once all were forgiven, want the idle ones dropped", n)
 	}
 }

@@ -301,10 +301,10 @@ func TestOverlappingRequestsDoNotResurrect(t *testing.T) {
 				sessionStore: NewRedisStore(rs.client(), secrets, cfg, logger),
 				read:         make(chan struct{}), release: make(chan struct{}),
 			}
-			hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
+			hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(rs.client(), cfg, logger), db))
 			defer hs.Close()
 			storeB := NewRedisStore(rs.client(), secrets, cfg, logger)
-			hsB := httptest.NewServer(newServer(logger, storeB, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
+			hsB := httptest.NewServer(newServer(logger, storeB, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(rs.client(), cfg, logger), db))
 			defer hsB.Close()
 
 			slow := newClient(t, &testServer{URL: hs.URL})

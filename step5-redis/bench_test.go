@@ -121,7 +121,7 @@ func BenchmarkSessionTouch(b *testing.B) {
 func BenchmarkMe(b *testing.B) {
 	st, ck := benchSession(b)
 	db := benchDB(b)
-	h := newServer(st.logger, st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db)
+	h := newServer(st.logger, st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, config{redisPrefix: st.prefix}, st.logger), db)
 	r := httptest.NewRequest("GET", "/me", nil)
 	r.AddCookie(ck)
 	cmds := countCommands(st)
@@ -152,7 +152,7 @@ func BenchmarkLogin(b *testing.B) {
 	if err := users.SetPassword(b.Context(), "alice", must(h.Hash(b.Context(), "wonderland"))); err != nil {
 		b.Fatal(err)
 	}
-	srv := newServer(store.logger, store, users, h, newThrottle(false), db)
+	srv := newServer(store.logger, store, users, h, newThrottle(store.client, config{redisPrefix: store.prefix}, store.logger), db)
 	for _, bc := range []struct {
 		name, body string
 		want       int

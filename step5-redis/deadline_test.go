@@ -230,6 +230,43 @@ func TestRedisPrefixesIsolateDeployments(t *testing.T) {
 	}
 }
 
+// HEAD answers like GET but neither makes, saves nor touches a session.
+func TestHeadChangesNoSession(t *testing.T) {
+	st, clock := newTestStore(t, 10*time.Minute, time.Hour)
+	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+	hs := httptest.NewServer(newServer(st.logger, st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, config{redisPrefix: st.prefix}, st.logger), db))
+	defer hs.Close()
+	c := newClient(t, &testServer{URL: hs.URL})
+
+	if r := c.do("HEAD", "/visits", nil, nil); r.StatusCode != 200 || r.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("cookieless HEAD /visits: %d, Set-Cookie %q; want 200 and no cookie", r.StatusCode, r.Header.Get("Set-Cookie"))
+	}
+	if keys := allKeys(t, st.client); len(keys) != 0 {
+		t.Fatalf("cookieless HEAD /visits wrote to Redis: %v", keys)
+	}
+	wantStatus(t, c.get("/visits"), 200) // visit 1: now there is a session
+	for range 3 {
+		c.do("HEAD", "/visits", nil, nil)
+	}
+	if got := c.get("/visits").json(t)["visits"]; got != 2.0 {
+		t.Fatalf("after GET, 3 x HEAD, GET /visits: count %v, want 2 (HEAD counts nothing)", got)
+	}
+
+	// Nor does HEAD push the idle deadline, however long since the last touch.
+	ck := &http.Cookie{Name: sessionCookieName, Value: c.sessionCookie()}
+	id := must(st.Get(requestWith(ck), cookieName)).ID
+	before := lastSeen(t, st, id)
+	clock.advance(5 * time.Minute)
+	head := httptest.NewRequest("HEAD", "/me", nil)
+	head.AddCookie(ck)
+	if s := must(st.Get(head, cookieName)); s.IsNew {
+		t.Fatal("HEAD lost the session")
+	}
+	if got := lastSeen(t, st, id); !got.Equal(before) {
+		t.Fatalf("HEAD pushed the idle deadline: last seen %v, want %v", got, before)
+	}
+}
+
 // Past maxAnonymous new anonymous sessions in an idle timeout, /visits still
 // answers but stores nothing and sets no cookie; a sign-in still works, and
 // a signed-in user is never touched.
@@ -239,7 +276,7 @@ func TestAnonymousSessionsAreBounded(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
 	st := NewRedisStore(rs.client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
 		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour, maxAnonymous: 3}, logger)
-	hs := httptest.NewServer(newServer(logger, st, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
+	hs := httptest.NewServer(newServer(logger, st, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, config{redisPrefix: st.prefix}, st.logger), db))
 	defer hs.Close()
 	ts := &testServer{URL: hs.URL}
 	signUpUsers(t, ts) // sign-ups: signed in, not anonymous

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -171,7 +172,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	db := filepath.Join(dir, "app.db")
 
-	first := startProcess(t, bin, "-db", db)
+	first := startProcess(t, bin, "-db", db, "-trust-proxy") // each sign-up from an address of its own
 	var (
 		mu         sync.Mutex
 		confirmed  []string // users whose sign-up got 201
@@ -188,7 +189,7 @@ func TestCrashSafety(t *testing.T) {
 				default:
 				}
 				name := fmt.Sprintf("user-%d-%d", w, i)
-				c := newClient(t, &testServer{URL: first.URL})
+				c := newClient(t, &testServer{URL: first.URL}).from(fmt.Sprintf("10.%d.%d.%d", w, i/256%256, i%256))
 				status, body, err := c.try("POST", "/signup", `{"username":"`+name+`","password":"password-`+name+`"}`)
 				if err != nil {
 					return // the server is gone
@@ -209,7 +210,7 @@ func TestCrashSafety(t *testing.T) {
 		})
 	}
 	// Kill it once enough sign-ups are confirmed, with requests in flight.
-	for {
+	for deadline := time.Now().Add(60 * time.Second); ; {
 		mu.Lock()
 		n := len(confirmed)
 		mu.Unlock()
@@ -218,6 +219,9 @@ func TestCrashSafety(t *testing.T) {
 		}
 		if first.exited() {
 			t.Fatalf("the server died on its own:\n%s", first.logs)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sign-ups confirmed within 60s, want 60", n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -271,20 +275,42 @@ func TestCrashSafety(t *testing.T) {
 
 // try sends a JSON body and returns the status and body, or the transport
 // error (which a test that kills the server expects).
+// A 503 with Retry-After (the hashing bound) is tried again, up to 100 times.
 func (c *client) try(method, path, body string) (int, string, error) {
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if err != nil {
-		return 0, "", err
+	for range 100 {
+		req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+		if err != nil {
+			return 0, "", err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		var b bytes.Buffer
+		_, err = b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			return resp.StatusCode, b.String(), err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, err = b.ReadFrom(resp.Body)
-	return resp.StatusCode, b.String(), err
+	return 0, "", errors.New("503 with Retry-After 100 times")
+}
+
+// from makes c's requests come from addr, for a server with -trust-proxy.
+func (c *client) from(addr string) *client {
+	c.http.Transport = forwardedFor(addr)
+	return c
+}
+
+// forwardedFor is a transport that sets X-Forwarded-For.
+type forwardedFor string
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", string(f))
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // process is the server running as a child process.
@@ -350,21 +376,24 @@ func (p *process) exited() bool {
 }
 
 // Many clients sign up, log in, read and write at once: no client ever sees
-// a 5xx (no "database is locked"), under -race.
+// a 5xx (no "database is locked"), under -race, but for the hashing
+// bound's 503 with Retry-After, after which they try again. Each worker
+// comes from an address of its own (-trust-proxy), under the signup limit.
 func TestParallelLoadHasNoServerErrors(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := startServer(t, nil, "-trust-proxy")
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Go(func() {
+			addr := fmt.Sprintf("203.0.113.%d", w)
 			for i := range 5 {
 				name := fmt.Sprintf("load-%d-%d", w, i)
-				c := newClient(t, ts)
+				c := newClient(t, ts).from(addr)
 				status, body, err := c.try("POST", "/signup", `{"username":"`+name+`","password":"password-1"}`)
 				if err != nil || status != http.StatusCreated {
 					t.Errorf("signup %s: %d %s %v", name, status, body, err)
 					continue
 				}
-				other := newClient(t, ts)
+				other := newClient(t, ts).from(addr)
 				for _, req := range []struct {
 					client             *client
 					method, path, body string

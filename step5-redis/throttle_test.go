@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,7 +100,9 @@ func TestSuccessClearsFailures(t *testing.T) {
 }
 
 // Parallel guesses are counted too: of 20 sent at once, 5 get 401 and the
-// rest 429, however they interleave. Parallel right passwords all sign in.
+// rest 429, however they interleave. Parallel right passwords never get
+// 401: an attempt in flight holds its token until it ends, so some may be
+// told to wait (429), but at least 5 sign in.
 func TestParallelLoginsAreCounted(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)
@@ -118,45 +121,148 @@ func TestParallelLoginsAreCounted(t *testing.T) {
 		wg.Wait()
 		return got
 	}
-	if got := statuses("bob", "the-builder"); got[http.StatusOK] != 20 {
-		t.Errorf("20 parallel right logins: statuses %v, want 20 × 200", got)
+	if got := statuses("bob", "the-builder"); got[http.StatusOK] < maxFailures || got[http.StatusOK]+got[http.StatusTooManyRequests] != 20 {
+		t.Errorf("20 parallel right logins: statuses %v, want at least %d × 200 and the rest 429", got, maxFailures)
 	}
 	if got := statuses("alice", "guess"); got[http.StatusUnauthorized] != maxFailures || got[http.StatusTooManyRequests] != 20-maxFailures {
 		t.Errorf("20 parallel guesses: statuses %v, want %d × 401 and the rest 429", got, maxFailures)
 	}
 }
 
-// The throttle's memory is bounded: once full, new keys push out the
-// entries that matter least (forgiven ones first), not a throttled one.
-func TestThrottleMemoryIsBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-	th := newThrottle(false)
-	th.max, th.now = 100, clock.now
-	fail := func(key string) bool {
-		ok, _ := th.allow(key)
-		if ok {
-			th.failed(key)
-		}
-		return ok
-	}
-	for range maxFailures {
-		fail("alice\x00192.0.2.1")
-	}
-	for i := range 1000 {
-		fail("user" + strconv.Itoa(i) + "\x00192.0.2.2")
-		if n := len(th.entries); n > th.max {
-			t.Fatalf("%d entries after %d keys, want at most %d", n, i+1, th.max)
+// One address trying a new username each time is throttled too: after 100
+// failures, whatever the usernames, it gets 429 for every username, the
+// right password included; a success in between does not reset its count;
+// other addresses go on.
+func TestFailedLoginsPerAddress(t *testing.T) {
+	ts := startServer(t, nil, "-trust-proxy")
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	const here, elsewhere = "203.0.113.1", "2001:db8:1:2::1"
+	for i := range maxAddrFailures - 1 {
+		if r := c.loginFrom(here, "user"+strconv.Itoa(i), "guess"); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401", i+1, r.StatusCode)
 		}
 	}
-	if ok, _ := th.allow("alice\x00192.0.2.1"); ok {
-		t.Error("the throttled key was evicted to make room")
+	wantStatus(t, c.loginFrom(here, "alice", "wonderland"), http.StatusOK) // no reset
+	wantStatus(t, c.loginFrom(here, "bob", "guess"), http.StatusUnauthorized)
+	wantThrottled(t, c.loginFrom(here, "someone-new", "guess"))
+	wantThrottled(t, c.loginFrom(here, "bob", "the-builder"))
+
+	// IPv6 counts by /64: another address in the same /64 is the same.
+	for i := range maxAddrFailures {
+		wantStatus(t, c.loginFrom(elsewhere, "user"+strconv.Itoa(i), "guess"), http.StatusUnauthorized)
+	}
+	wantThrottled(t, c.loginFrom("2001:db8:1:2::99", "bob", "the-builder"))
+	wantStatus(t, c.loginFrom("2001:db8:1:3::1", "bob", "the-builder"), http.StatusOK)
+}
+
+// More than 10 signups from one address within an hour get 429 with
+// Retry-After. A signup counts once hashed: taken names (409) count,
+// invalid forms (400) do not. Other addresses go on.
+func TestSignupsPerAddress(t *testing.T) {
+	ts := startServer(t, nil, "-trust-proxy")
+	c := newClient(t, ts)
+	signupFrom := func(addr, user, password string) response {
+		t.Helper()
+		body := url.Values{"username": {user}, "password": {password}}.Encode()
+		return c.do("POST", "/signup", strings.NewReader(body), map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json", "X-Forwarded-For": addr})
+	}
+	const here, elsewhere = "203.0.113.1", "203.0.113.2"
+	for i := range maxSignups - 1 {
+		wantStatus(t, signupFrom(here, "user"+strconv.Itoa(i), "password"), http.StatusCreated)
+		wantStatus(t, signupFrom(here, "x", "short"), http.StatusBadRequest) // counts for nothing
+	}
+	wantStatus(t, signupFrom(here, "user0", "password"), http.StatusConflict) // the 10th
+	r := signupFrom(here, "one-more", "password")
+	wantStatus(t, r, http.StatusTooManyRequests)
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || secs <= 0 || secs > int(signupWindow.Seconds()) {
+		t.Errorf("Retry-After = %q, want 1 to %d seconds", r.Header.Get("Retry-After"), int(signupWindow.Seconds()))
+	}
+	wantStatus(t, signupFrom(elsewhere, "one-more", "password"), http.StatusCreated)
+	wantStatus(t, newClient(t, ts).login("one-more", "password"), http.StatusOK)
+}
+
+// Every count lives in Redis: two instances of the app on one Redis count
+// together. Failures split across both reach each limit as if they all went
+// to one; so do signups.
+func TestThrottleIsSharedByInstances(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	a := startServer(t, nil, "-db", db, "-trust-proxy")
+	b := startServer(t, nil, "-db", db, "-trust-proxy") // same -db: same Redis
+	signUpUsers(t, a)
+	ca, cb := newClient(t, a), newClient(t, b)
+	const here = "203.0.113.1"
+	for i := range maxFailures {
+		c := []*client{ca, cb}[i%2]
+		wantStatus(t, c.loginFrom(here, "alice", "guess"+strconv.Itoa(i)), http.StatusUnauthorized)
+	}
+	wantThrottled(t, ca.loginFrom(here, "alice", "wonderland"))
+	wantThrottled(t, cb.loginFrom(here, "alice", "wonderland"))
+
+	// 100 failures per address, half on each instance.
+	const there = "203.0.113.2"
+	for i := range maxAddrFailures {
+		c := []*client{ca, cb}[i%2]
+		wantStatus(t, c.loginFrom(there, "user"+strconv.Itoa(i), "guess"), http.StatusUnauthorized)
+	}
+	wantThrottled(t, ca.loginFrom(there, "bob", "the-builder"))
+	wantThrottled(t, cb.loginFrom(there, "bob", "the-builder"))
+
+	// 10 signups per address, half on each instance.
+	const third = "203.0.113.3"
+	signupFrom := func(c *client, user string) response {
+		t.Helper()
+		body := url.Values{"username": {user}, "password": {"password"}}.Encode()
+		return c.do("POST", "/signup", strings.NewReader(body), map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json", "X-Forwarded-For": third})
+	}
+	for i := range maxSignups {
+		wantStatus(t, signupFrom([]*client{ca, cb}[i%2], "new"+strconv.Itoa(i)), http.StatusCreated)
+	}
+	wantStatus(t, signupFrom(ca, "one-more"), http.StatusTooManyRequests)
+	wantStatus(t, signupFrom(cb, "one-more"), http.StatusTooManyRequests)
+}
+
+// The counts are Redis keys under -redis-prefix, named by a hash (no
+// username or address in clear), each with a TTL of at most its window.
+// With Redis down nothing is let through: a guess gets 503, not 401.
+func TestThrottleKeys(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	ts := startServer(t, nil, "-db", db, "-redis-prefix", "app1:")
+	signUpUsers(t, ts)
+	c := newClient(t, ts)
+	wantStatus(t, c.login("alice", "guess"), http.StatusUnauthorized)
+	rs := redisOf(t, db)
+	rdb := rs.client()
+	windows := map[string]time.Duration{"failures": failureWindow, "addr-failures": failureWindow, "signups": signupWindow}
+	seen := map[string]int{}
+	for key, value := range allKeys(t, rdb) {
+		if !strings.HasPrefix(key, "app1:") {
+			t.Errorf("key %q is not under -redis-prefix app1:", key)
+		}
+		name, ok := strings.CutPrefix(key, "app1:throttle:")
+		if !ok {
+			continue
+		}
+		if strings.Contains(key, "alice") || strings.Contains(key, "127.0.0.1") || strings.Contains(value, "alice") {
+			t.Errorf("throttle key %q = %q names the user or the address", key, value)
+		}
+		name, _, _ = strings.Cut(name, ":")
+		seen[name]++
+		if d := pttl(t, rdb, key); d > windows[name] {
+			t.Errorf("TTL of %q = %v, want at most %v", key, d, windows[name])
+		}
+	}
+	// One failure for alice: her count and the address's; two signups from one address: one count.
+	if seen["failures"] != 1 || seen["addr-failures"] != 1 || seen["signups"] != 1 {
+		t.Errorf("throttle keys %v, want one of each limit", seen)
 	}
 
-	clock.advance(maxFailures * failureWindow) // everything forgiven
-	fail("one more\x00192.0.2.3")
-	if n := len(th.entries); n > th.max/2 {
-		t.Errorf("%d entries left once all were forgiven, want the idle ones dropped", n)
-	}
+	rs.stop()
+	wantStatus(t, c.login("alice", "guess"), http.StatusServiceUnavailable)
+	wantStatus(t, c.signup("carol", "carol-password"), http.StatusServiceUnavailable)
 }
 
 func TestClientAddr(t *testing.T) {

@@ -234,7 +234,9 @@ func signInVisitors(t *testing.T, a, b *testServer, n int) []*visitor {
 	for i := range n {
 		v := &visitor{user: fmt.Sprintf("user%02d", i), onA: newClient(t, a), onB: newClient(t, b)}
 		v.onB.http.Jar = v.onA.http.Jar // one browser, two instances behind a load balancer
-		wantStatus(t, newClient(t, a).signup(v.user, "password-"+v.user), http.StatusCreated)
+		// Each from an address of its own (the servers trust X-Forwarded-For):
+		// one address may sign up only 10 times an hour.
+		wantStatus(t, newClient(t, a).from(fmt.Sprintf("203.0.113.%d", i)).signup(v.user, "password-"+v.user), http.StatusCreated)
 		wantStatus(t, v.onB.login(v.user, "password-"+v.user), http.StatusOK)
 		v.cookie = v.onA.sessionCookie()
 		vs = append(vs, v)
@@ -415,8 +417,8 @@ func TestCluster(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "app.db")
 	// One node's address is enough (the app asks it); cluster=true says so
 	// without asking.
-	a := startServer(t, env, "-db", db, "-redis", "redis://"+nodes[0].addr())
-	b := startServer(t, env, "-db", db, "-redis", "redis://"+nodes[3].addr()+"?cluster=true")
+	a := startServer(t, env, "-db", db, "-trust-proxy", "-redis", "redis://"+nodes[0].addr())
+	b := startServer(t, env, "-db", db, "-trust-proxy", "-redis", "redis://"+nodes[3].addr()+"?cluster=true")
 	if !strings.Contains(a.logs.String(), "using it as a Cluster") {
 		t.Fatalf("given one Cluster node's address, the app did not take it for a Cluster:\n%s", a.logs)
 	}
@@ -453,8 +455,8 @@ func TestSentinel(t *testing.T) {
 	env := map[string]string{"SESSION_SECRET": testSecret}
 	db := filepath.Join(t.TempDir(), "app.db")
 	url := "redis://" + sentinels[0].addr() + "?master_name=mymaster&addr=" + sentinels[1].addr() + "&addr=" + sentinels[2].addr()
-	a := startServer(t, env, "-db", db, "-redis", url)
-	b := startServer(t, env, "-db", db, "-redis", url)
+	a := startServer(t, env, "-db", db, "-trust-proxy", "-redis", url)
+	b := startServer(t, env, "-db", db, "-trust-proxy", "-redis", url)
 	vs := signInVisitors(t, a, b, 8)
 	everyRoute(t, a, b, vs)
 	waitFor(t, "the replica to be in sync", func() bool { return inSync(master) })
