@@ -120,8 +120,11 @@ func TestParallelLoginsAreCounted(t *testing.T) {
 		wg.Wait()
 		return got
 	}
-	if got := statuses("bob", "the-builder"); got[http.StatusOK] < maxFailures || got[http.StatusOK]+got[http.StatusTooManyRequests] != 20 {
-		t.Errorf("20 parallel right logins: statuses %v, want at least %d × 200 and the rest 429", got, maxFailures)
+	// Right logins free their counts as they succeed, so more of them reach
+	// the hashing queue than guesses do: when it is full, 503 is the honest
+	// answer. A 401 never is.
+	if got := statuses("bob", "the-builder"); got[http.StatusOK] == 0 || got[http.StatusOK]+got[http.StatusTooManyRequests]+got[http.StatusServiceUnavailable] != 20 {
+		t.Errorf("20 parallel right logins: statuses %v, want some 200 and the rest 429 (or 503 when hashing is full), never 401", got)
 	}
 	if got := statuses("alice", "guess"); got[http.StatusUnauthorized] != maxFailures || got[http.StatusTooManyRequests] != 20-maxFailures {
 		t.Errorf("20 parallel guesses: statuses %v, want %d × 401 and the rest 429", got, maxFailures)
