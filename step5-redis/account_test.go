@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,6 +258,110 @@ func TestPasswordChangeIsThrottled(t *testing.T) {
 	wantThrottled(t, newClient(t, ts).login("alice", "wonderland"))
 	if a.whoami() != "alice" {
 		t.Fatal("throttling signed the session out")
+	}
+}
+
+// pausePoint holds one login or password change right after its password
+// check, the dangerous point of both, while the test runs another request.
+type pausePoint struct {
+	armed            atomic.Bool
+	reached, release chan struct{}
+}
+
+// pauseAfterPasswordCheck installs the pause point; call it before starting
+// the server. Nothing waits until the test arms it: then the next request to
+// get past a password check closes reached and waits for release.
+func pauseAfterPasswordCheck(t *testing.T) *pausePoint {
+	p := &pausePoint{reached: make(chan struct{}), release: make(chan struct{})}
+	testHookPasswordChecked = func() {
+		if p.armed.CompareAndSwap(true, false) {
+			close(p.reached)
+			select {
+			case <-p.release:
+			case <-time.After(10 * time.Second): // a failed test never holds the server for good
+			}
+		}
+	}
+	t.Cleanup(func() { testHookPasswordChecked = nil })
+	return p
+}
+
+// within waits for what ch delivers, or fails the test after 10 seconds.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10s for %s", what)
+		panic("unreachable")
+	}
+}
+
+// A login that checked the old password and finishes after a password
+// change has ended the user's other sessions gets no session (issue 12: an
+// attacker looping logins with a stolen password, while the owner changed
+// it, kept one).
+func TestLoginRacingPasswordChangeGetsNoSession(t *testing.T) {
+	pause := pauseAfterPasswordCheck(t)
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	owner := signInFrom(t, ts, "alice", "wonderland", "Owner")
+
+	thief := newClient(t, ts)
+	pause.armed.Store(true)
+	done := make(chan response, 1)
+	go func() { done <- thief.login("alice", "wonderland") }()
+	within(t, pause.reached, "the thief's login to check the password")
+	wantStatus(t, owner.changePassword("wonderland", "looking-glass"), http.StatusOK)
+	close(pause.release)
+	r := within(t, done, "the paused login to finish")
+
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the login that checked the old password answered %d after the change, want 401\n%s", r.StatusCode, r.Body)
+	}
+	if got := thief.whoami(); got != "" {
+		t.Fatalf("the login that checked the old password is signed in as %q after the change", got)
+	}
+	if list := owner.get("/sessions").json(t)["sessions"].([]any); len(list) != 1 {
+		t.Errorf("alice has %d sessions, want 1: the owner's", len(list))
+	}
+	if got := owner.whoami(); got != "alice" {
+		t.Errorf("the owner is signed in as %q, want alice", got)
+	}
+}
+
+// Two password changes checked against the same old password: one wins,
+// the other gets 401, and only the winner's password works (issue 12: both
+// succeeded, and the last write won).
+func TestConcurrentPasswordChangesOneWins(t *testing.T) {
+	pause := pauseAfterPasswordCheck(t)
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+
+	pause.armed.Store(true)
+	done := make(chan response, 1)
+	go func() { done <- a.changePassword("wonderland", "from-a-to-z") }()
+	within(t, pause.reached, "A's change to check the password")
+	wantStatus(t, b.changePassword("wonderland", "from-b-to-y"), http.StatusOK)
+	close(pause.release)
+	r := within(t, done, "A's change to finish")
+
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the second change answered %d, want 401\n%s", r.StatusCode, r.Body)
+	}
+	for password, want := range map[string]int{"wonderland": 401, "from-a-to-z": 401, "from-b-to-y": 200} {
+		if got := newClient(t, ts).login("alice", password).StatusCode; got != want {
+			t.Errorf("login with %q: %d, want %d", password, got, want)
+		}
+	}
+	if got := a.whoami(); got != "" {
+		t.Errorf("A, whose change lost, is still signed in as %q", got)
+	}
+	if got := b.whoami(); got != "alice" {
+		t.Errorf("B, whose change won, is signed in as %q, want alice", got)
 	}
 }
 

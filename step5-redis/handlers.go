@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -15,6 +16,11 @@ import (
 // unknown user, missing field. Different messages would tell an attacker
 // which usernames exist.
 const loginFailed = "invalid username or password"
+
+// testHookPasswordChecked, when a test sets it, runs in login and password
+// change right after the password was found right: a race test pauses one
+// request there, and runs another in between. Nil in production.
+var testHookPasswordChecked func()
 
 // handleHome shows the login form, or who is signed in.
 func handleHome(store sessionStore) http.Handler {
@@ -95,8 +101,28 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 			return
 		}
 		throttle.succeeded(key)
-		if err := signIn(w, r, store, username); err != nil {
+		if testHookPasswordChecked != nil {
+			testHookPasswordChecked()
+		}
+		s, err := signIn(w, r, store, username)
+		if err != nil {
 			storeFailed(w, r)
+			return
+		}
+		// A password change since the check has ended the user's sessions,
+		// but not this one if it was made after: so look at the hash again,
+		// now that the session exists, and take the sign-in back if it moved.
+		if now, err := users.FindUser(r.Context(), username); err != nil || !bytes.Equal(now.Hash, u.Hash) {
+			w.Header().Del("Set-Cookie")
+			s.Options.MaxAge = -1
+			switch {
+			case s.Save(r, w) != nil:
+				storeFailed(w, r)
+			case err != nil:
+				usersFailed(w, r)
+			default:
+				loginFailure(w, r)
+			}
 			return
 		}
 		if wantsJSON(r, apiByDefault(r)) {
@@ -107,19 +133,20 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 	})
 }
 
-// signIn puts username in the request's session, under a new id.
-func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) error {
+// signIn puts username in the request's session, under a new id, and
+// returns the session.
+func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) (*sessions.Session, error) {
 	s, err := store.Get(r, cookieName)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A new id at every login: an id that someone planted in this browser
 	// before (session fixation) is worth nothing after it.
 	if err := store.RenewID(r, s); err != nil {
-		return err
+		return nil, err
 	}
 	s.Values[userKey] = username
-	return s.Save(r, w)
+	return s, s.Save(r, w)
 }
 
 func loginFailure(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +210,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher) http.Hand
 			usersFailed(w, r)
 			return
 		}
-		if err := signIn(w, r, store, username); err != nil {
+		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -352,13 +379,21 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			return
 		}
 		throttle.succeeded(key)
+		if testHookPasswordChecked != nil {
+			testHookPasswordChecked()
+		}
 
 		hash, err := hasher.Hash(r.Context(), change.New)
 		if err != nil {
 			hashingFailed(w, r)
 			return
 		}
-		if err := users.SetPassword(r.Context(), username, hash); err != nil {
+		// Only over the hash that was checked: of two changes checked against
+		// the same old password, the second finds it gone, and gets 401.
+		if err := users.SetPassword(r.Context(), username, u.Hash, hash); errors.Is(err, errPasswordChanged) {
+			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
+			return
+		} else if err != nil {
 			usersFailed(w, r)
 			return
 		}
