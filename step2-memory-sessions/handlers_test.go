@@ -2,13 +2,18 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/sessions"
 )
 
 // The scs-style walk: login → me → logout → me.
@@ -231,6 +236,59 @@ func TestLogoutRevokesCopiedCookie(t *testing.T) {
 
 // Login issues a new id and deletes the old session: an id planted before
 // login is worth nothing after it (session fixation).
+// brokenStore is a session store that has stopped answering, as a database
+// or Redis can (the memory store never does): every Get fails.
+type brokenStore struct{ sessionStore }
+
+func (brokenStore) Get(*http.Request, string) (*sessions.Session, error) {
+	return nil, errors.New("the store is down")
+}
+
+// Logout while the store fails: 503, and the browser forgets the cookie all
+// the same, so that nobody stays signed in on a shared computer (issue 12).
+func TestLogoutWhenTheStoreFails(t *testing.T) {
+	st := NewMemoryStore([][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour})
+	h := newServer(slog.New(slog.DiscardHandler), brokenStore{st})
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+	}{
+		{"JSON", map[string]string{"Accept": "application/json"}},
+		{"form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+	} {
+		r := httptest.NewRequest("POST", "/logout", nil)
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		r.AddCookie(&http.Cookie{Name: sessionCookieName, Value: "a-cookie"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s logout with the store down: %d, want 503", tc.name, w.Code)
+		}
+		wantCookieForgotten(t, w.Result(), tc.name+" logout with the store down")
+	}
+}
+
+// wantCookieForgotten checks that a response tells the browser to forget
+// the session: an expired session cookie, and Clear-Site-Data.
+func wantCookieForgotten(t *testing.T, resp *http.Response, what string) {
+	t.Helper()
+	if got := resp.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("%s: Clear-Site-Data %q, want \"cookies\"", what, got)
+	}
+	var expired bool
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookieName {
+			expired = c.MaxAge < 0 && c.Value == ""
+		}
+	}
+	if !expired {
+		t.Errorf("%s: the session cookie is not expired: Set-Cookie %q", what, resp.Header.Values("Set-Cookie"))
+	}
+}
+
 func TestLoginIssuesNewID(t *testing.T) {
 	ts := startServer(t, nil)
 	victim := newClient(t, ts)

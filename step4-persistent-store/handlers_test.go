@@ -479,6 +479,55 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// Logout while the database fails: 503, and the browser forgets the cookie
+// all the same, so that nobody stays signed in on a shared computer (issue
+// 12). TestHealthzWhenDatabaseIsLocked has a logout whose delete fails.
+func TestLogoutWhenTheDatabaseFails(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
+	cookie := newSession(t, st, map[any]any{userKey: "alice"})
+	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db)
+	db.Close()
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+	}{
+		{"JSON", map[string]string{"Accept": "application/json"}},
+		{"form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+	} {
+		r := httptest.NewRequest("POST", "/logout", nil)
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		r.AddCookie(cookie)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s logout with the database closed: %d, want 503", tc.name, w.Code)
+		}
+		wantCookieForgotten(t, w.Result(), tc.name+" logout with the database closed")
+	}
+}
+
+// wantCookieForgotten checks that a response tells the browser to forget
+// the session: an expired session cookie, and Clear-Site-Data.
+func wantCookieForgotten(t *testing.T, resp *http.Response, what string) {
+	t.Helper()
+	if got := resp.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("%s: Clear-Site-Data %q, want \"cookies\"", what, got)
+	}
+	var expired bool
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookieName {
+			expired = c.MaxAge < 0 && c.Value == ""
+		}
+	}
+	if !expired {
+		t.Errorf("%s: the session cookie is not expired: Set-Cookie %q", what, resp.Header.Values("Set-Cookie"))
+	}
+}
+
 // 100 parallel visitors, half alice and half bob, each with a visit counter:
 // nobody ever sees another's user or count. Run with -race.
 func TestConcurrentClientsNeverMix(t *testing.T) {

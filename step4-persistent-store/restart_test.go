@@ -429,6 +429,14 @@ func TestHealthzWhenDatabaseIsLocked(t *testing.T) {
 	if got := c.whoami(); got != "alice" {
 		t.Errorf("/me with the database locked by another writer = %q, want alice: reads do not wait for the writer", got)
 	}
+	// A logout that reads its session but cannot delete it: 503, and the
+	// browser forgets the cookie all the same.
+	out := c.do("POST", "/logout", nil, jsonHeaders)
+	wantStatus(t, out, http.StatusServiceUnavailable)
+	wantCookieForgotten(t, out.Response, "logout with the database locked")
 	must(lock.ExecContext(t.Context(), `ROLLBACK`))
 	wantStatus(t, c.get("/healthz"), http.StatusOK)
+	if got := c.whoami(); got != "" {
+		t.Errorf("after a logout that got 503, this browser is still signed in as %q", got)
+	}
 }

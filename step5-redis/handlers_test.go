@@ -485,6 +485,26 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// Logout while Redis is down: TestLogoutWithRedisDown.
+
+// wantCookieForgotten checks that a response tells the browser to forget
+// the session: an expired session cookie, and Clear-Site-Data.
+func wantCookieForgotten(t *testing.T, resp *http.Response, what string) {
+	t.Helper()
+	if got := resp.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("%s: Clear-Site-Data %q, want \"cookies\"", what, got)
+	}
+	var expired bool
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookieName {
+			expired = c.MaxAge < 0 && c.Value == ""
+		}
+	}
+	if !expired {
+		t.Errorf("%s: the session cookie is not expired: Set-Cookie %q", what, resp.Header.Values("Set-Cookie"))
+	}
+}
+
 // 100 parallel visitors, half alice and half bob, each with a visit counter:
 // nobody ever sees another's user or count. Run with -race.
 func TestConcurrentClientsNeverMix(t *testing.T) {
