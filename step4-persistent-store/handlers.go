@@ -285,6 +285,7 @@ type sessionsResponse struct {
 
 // sessionResponse is one session in it.
 type sessionResponse struct {
+	ID        string `json:"id"` // the handle, for /sessions/revoke
 	CreatedAt string `json:"created_at"`
 	LastSeen  string `json:"last_seen"`
 	ExpiresAt string `json:"expires_at"`
@@ -293,8 +294,8 @@ type sessionResponse struct {
 }
 
 // handleSessions lists the signed-in user's sessions: when each began, when
-// it was last used, in which browser, and which one is this. Never an id:
-// the list is something to look at, not a way to take over a session.
+// it was last used, in which browser, and which one is this. Never an id,
+// only a handle: the list is a way to end a session, not to take one over.
 func handleSessions(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, user, ok := signedIn(w, r, store)
@@ -310,6 +311,7 @@ func handleSessions(store sessionStore) http.Handler {
 			resp := sessionsResponse{User: user, Sessions: make([]sessionResponse, 0, len(list))}
 			for _, si := range list {
 				resp.Sessions = append(resp.Sessions, sessionResponse{
+					ID:        si.Handle,
 					CreatedAt: si.Created.UTC().Format(time.RFC3339),
 					LastSeen:  si.LastSeen.UTC().Format(time.RFC3339),
 					ExpiresAt: si.Expires.UTC().Format(time.RFC3339),
@@ -321,6 +323,42 @@ func handleSessions(store sessionStore) http.Handler {
 			return
 		}
 		render(w, http.StatusOK, "sessions.html", page{Title: "Your sessions", User: user, Sessions: list})
+	})
+}
+
+// handleRevoke ends one session of the signed-in user, named by its handle
+// from /sessions: a lost phone, a computer left signed in. Only the user's
+// own sessions: another user's handle is 404, as an unknown one. Ending
+// this browser's own session is a logout.
+func handleRevoke(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var handle string
+		if err := readBody(r, map[string]*string{"id": &handle}); err != nil {
+			badRequest(w, r, err)
+			return
+		}
+		s, user, ok := signedIn(w, r, store)
+		if !ok {
+			return
+		}
+		if handle == sessionHandle(s.ID) {
+			handleLogout(store).ServeHTTP(w, r)
+			return
+		}
+		found, err := store.DeleteUserSession(r.Context(), user, handle)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if !found {
+			writeError(w, r, http.StatusNotFound, "you have no such session")
+			return
+		}
+		if wantsJSON(r, apiByDefault(r)) {
+			writeJSON(w, http.StatusOK, map[string]string{"user": user})
+			return
+		}
+		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 	})
 }
 

@@ -338,6 +338,25 @@ func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
 		t.Fatalf("times of a listed session: %+v", list[1])
 	}
 
+	// One, by its handle: only the user's own.
+	laptopHandle := sessionHandle(must(st.Get(requestWith(laptop), cookieName)).ID)
+	if list[1].Handle != laptopHandle || list[0].Handle != sessionHandle(current.ID) {
+		t.Fatalf("handles %q, %q: want the sessions' (%q, %q)", list[0].Handle, list[1].Handle, sessionHandle(current.ID), laptopHandle)
+	}
+	bobsHandle := sessionHandle(must(st.Get(requestWith(bobs), cookieName)).ID)
+	if found := must(st.DeleteUserSession(t.Context(), "alice", bobsHandle)); found {
+		t.Fatal("alice deleted bob's session by its handle")
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); !found {
+		t.Fatal("DeleteUserSession did not find the laptop's session")
+	}
+	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {
+		t.Fatal("the laptop's session survived DeleteUserSession")
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); found {
+		t.Fatal("DeleteUserSession found a session it had deleted")
+	}
+
 	// Everything but the current one.
 	must0(t, st.DeleteUserSessions(t.Context(), "alice", current.ID))
 	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {

@@ -104,6 +104,91 @@ func TestSessionsListShowsNoID(t *testing.T) {
 	}
 }
 
+// sessionHandles is what /sessions shows c: the handle of each session, by
+// its user agent.
+func sessionHandles(t *testing.T, c *client) map[string]string {
+	t.Helper()
+	r := c.get("/sessions")
+	wantStatus(t, r, http.StatusOK)
+	handles := map[string]string{}
+	for _, item := range r.json(t)["sessions"].([]any) {
+		s := item.(map[string]any)
+		id, _ := s["id"].(string)
+		if id == "" {
+			t.Fatalf("/sessions shows a session without an id: %s", r.Body)
+		}
+		handles[s["user_agent"].(string)] = id
+	}
+	return handles
+}
+
+// POST /sessions/revoke ends one chosen session of the user (issue 12: the
+// only remedy was ending all of them): another browser's, whose cookie then
+// gets 401; never another user's (404); this browser's own is a logout.
+func TestRevokeOneSession(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	laptop := signInFrom(t, ts, "alice", "wonderland", "Laptop/1.0")
+	phone := signInFrom(t, ts, "alice", "wonderland", "Phone/1.0")
+	tablet := signInFrom(t, ts, "alice", "wonderland", "Tablet/1.0")
+	bob := signInFrom(t, ts, "bob", "the-builder", "Bob/1.0")
+	handles := sessionHandles(t, laptop)
+	revoke := func(c *client, handle string) response {
+		t.Helper()
+		return c.postJSON("/sessions/revoke", map[string]string{"id": handle})
+	}
+
+	// The handle is no cookie.
+	thief := newClient(t, ts)
+	thief.setSessionCookie(handles["Phone/1.0"])
+	if got := thief.whoami(); got != "" {
+		t.Fatalf("a handle from /sessions, sent as the cookie, signs in as %q", got)
+	}
+
+	wantStatus(t, revoke(laptop, handles["Phone/1.0"]), http.StatusOK)
+	if got := phone.whoami(); got != "" {
+		t.Errorf("the revoked phone is still signed in as %q", got)
+	}
+	if _, listed := sessionHandles(t, laptop)["Phone/1.0"]; listed {
+		t.Error("/sessions still lists the revoked session")
+	}
+	wantStatus(t, revoke(laptop, handles["Phone/1.0"]), http.StatusNotFound)
+
+	// Another user's session, or no session at all: 404, and nothing ends.
+	bobs := sessionHandles(t, bob)["Bob/1.0"]
+	for _, handle := range []string{bobs, "", "not-a-handle", strings.Repeat("0", 64), laptop.sessionCookie()} {
+		if r := revoke(laptop, handle); r.StatusCode != http.StatusNotFound {
+			t.Errorf("revoke %q: %d, want 404\n%s", handle, r.StatusCode, r.Body)
+		}
+	}
+	if bob.whoami() != "bob" || tablet.whoami() != "alice" || laptop.whoami() != "alice" {
+		t.Fatal("a refused revoke signed a session out")
+	}
+	wantStatus(t, revoke(newClient(t, ts), handles["Tablet/1.0"]), http.StatusUnauthorized)
+
+	// From the sessions page: a form per session, back to the page.
+	page := laptop.do("GET", "/sessions", nil, map[string]string{"Accept": "text/html"})
+	if !strings.Contains(page.Body, `action="/sessions/revoke"`) || !strings.Contains(page.Body, `value="`+handles["Tablet/1.0"]+`"`) {
+		t.Errorf("the sessions page has no revoke form for the tablet:\n%s", page.Body)
+	}
+	r := laptop.postForm("/sessions/revoke", url.Values{"id": {handles["Tablet/1.0"]}})
+	wantStatus(t, r, http.StatusSeeOther)
+	if r.Header.Get("Location") != "/sessions" || tablet.whoami() != "" {
+		t.Errorf("form revoke: Location %q, tablet still signed in: %v", r.Header.Get("Location"), tablet.whoami() != "")
+	}
+
+	// This browser's own session: a logout.
+	r = revoke(laptop, handles["Laptop/1.0"])
+	wantStatus(t, r, http.StatusOK)
+	wantCookieForgotten(t, r.Response, "revoking this browser's session")
+	if got := laptop.whoami(); got != "" {
+		t.Errorf("after revoking its own session the laptop is signed in as %q", got)
+	}
+	if got := bob.whoami(); got != "bob" {
+		t.Errorf("alice's revokes signed bob out (/me = %q)", got)
+	}
+}
+
 // logout-all from one browser signs the user out of every browser, this one
 // included, and nobody else.
 func TestLogoutAll(t *testing.T) {
@@ -443,8 +528,8 @@ func TestOverlappingRequestsDoNotResurrect(t *testing.T) {
 	}
 }
 
-// A page on another site cannot make the browser sign out everywhere or
-// change the password (CSRF): 403, and nothing changes.
+// A page on another site cannot make the browser sign out everywhere, revoke
+// a session or change the password (CSRF): 403, and nothing changes.
 func TestAccountRoutesRefuseCrossOrigin(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)
@@ -452,6 +537,8 @@ func TestAccountRoutesRefuseCrossOrigin(t *testing.T) {
 	b := signInFrom(t, ts, "alice", "wonderland", "B")
 	cross := map[string]string{"Content-Type": "application/json", "Accept": "application/json", "Sec-Fetch-Site": "cross-site"}
 	wantStatus(t, a.do("POST", "/logout-all", nil, cross), http.StatusForbidden)
+	revoke := `{"id":"` + sessionHandles(t, a)["B"] + `"}`
+	wantStatus(t, a.do("POST", "/sessions/revoke", strings.NewReader(revoke), cross), http.StatusForbidden)
 	body := `{"current_password":"wonderland","new_password":"looking-glass"}`
 	wantStatus(t, a.do("POST", "/password", strings.NewReader(body), cross), http.StatusForbidden)
 	if a.whoami() != "alice" || b.whoami() != "alice" {

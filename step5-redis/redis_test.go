@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -492,6 +493,28 @@ func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
 	}
 	if list[1].Created.IsZero() || list[1].LastSeen.Before(list[1].Created) || !list[1].Expires.After(list[1].LastSeen) {
 		t.Fatalf("times of a listed session: %+v", list[1])
+	}
+
+	// One, by its handle: only the user's own.
+	laptopHandle := sessionHandle(must(st.Get(requestWith(laptop), cookieName)).ID)
+	if list[1].Handle != laptopHandle || list[0].Handle != sessionHandle(current.ID) {
+		t.Fatalf("handles %q, %q: want the sessions' (%q, %q)", list[0].Handle, list[1].Handle, sessionHandle(current.ID), laptopHandle)
+	}
+	bobsHandle := sessionHandle(must(st.Get(requestWith(bobs), cookieName)).ID)
+	if found := must(st.DeleteUserSession(t.Context(), "alice", bobsHandle)); found {
+		t.Fatal("alice deleted bob's session by its handle")
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); !found {
+		t.Fatal("DeleteUserSession did not find the laptop's session")
+	}
+	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {
+		t.Fatal("the laptop's session survived DeleteUserSession")
+	}
+	if err := st.client.ZScore(t.Context(), st.userSetKey("alice"), laptopHandle).Err(); !errors.Is(err, redis.Nil) {
+		t.Errorf("the revoked session is still in alice's set (ZSCORE: %v)", err)
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); found {
+		t.Fatal("DeleteUserSession found a session it had deleted")
 	}
 
 	// Everything but the current one.
