@@ -33,14 +33,14 @@ func readCredentials(r *http.Request) (credentials, error) {
 		return credentials{Username: user, Password: pass}, nil
 	}
 	var c credentials
-	err := readBody(r, map[string]*string{"username": &c.Username, "password": &c.Password})
+	err := readBody(r, map[string]any{"username": &c.Username, "password": &c.Password})
 	return c, err
 }
 
-// readBody reads the named fields of a JSON object or a form into the
-// strings they point to; a field that is missing stays "". Any other body
-// is empty: requireBodyType answered 415 to the others.
-func readBody(r *http.Request, fields map[string]*string) error {
+// readBody reads the named fields of a JSON object or a form into what they
+// point to; a field that is missing is left as it is. Any other body is
+// empty: requireBodyType answered 415 to the others.
+func readBody(r *http.Request, fields map[string]any) error {
 	switch {
 	case isJSONBody(r):
 		return decodeJSON(r.Body, fields)
@@ -49,20 +49,22 @@ func readBody(r *http.Request, fields map[string]*string) error {
 			return err
 		}
 		for name, p := range fields {
-			*p = r.PostFormValue(name)
+			if s, ok := p.(*string); ok { // a form holds strings only
+				*s = r.PostFormValue(name)
+			}
 		}
 	}
 	return nil
 }
 
-// decodeJSON reads one JSON object of strings into fields, strictly. Go's
+// decodeJSON reads one JSON object into fields, strictly. Go's
 // decoder is lenient in three ways that would let two readers of one body
 // (a proxy or firewall in front, and this server) see two different things:
 // it turns bytes that are not UTF-8 into U+FFFD (so that two different
 // passwords read the same), it keeps the last of two equal keys, and it
 // matches keys whatever their case. So the body must be valid UTF-8, and
 // each key one of fields, spelled exactly, at most once.
-func decodeJSON(body io.Reader, fields map[string]*string) error {
+func decodeJSON(body io.Reader, fields map[string]any) error {
 	data, err := io.ReadAll(body)
 	if err != nil {
 		return bodyError(err, "malformed JSON")

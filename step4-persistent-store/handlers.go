@@ -333,7 +333,7 @@ func handleSessions(store sessionStore) http.Handler {
 func handleRevoke(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var handle string
-		if err := readBody(r, map[string]*string{"id": &handle}); err != nil {
+		if err := readBody(r, map[string]any{"id": &handle}); err != nil {
 			badRequest(w, r, err)
 			return
 		}
