@@ -646,6 +646,33 @@ func TestRestartLosesSessions(t *testing.T) {
 	wantStatus(t, c2.signup("alice", "wonderland"), http.StatusCreated)
 }
 
+// A login whose stored hash has another cost than -bcrypt-cost stores a new
+// hash at that cost (issue 12: raising the cost left the old hashes as weak
+// as they were); a failed login changes nothing. The users live in memory:
+// the server that raised the cost is this one, with a user made before.
+func TestLoginRehashesAtTheNewCost(t *testing.T) {
+	users := newMemoryUsers()
+	if err := users.CreateUser(t.Context(), "alice", must(bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost))); err != nil {
+		t.Fatal(err)
+	}
+	st := NewMemoryStore([][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour})
+	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, users, must(newHasher(bcrypt.MinCost+1)), newThrottle(false)))
+	defer hs.Close()
+	ts := &testServer{URL: hs.URL}
+	storedCost := func() int { return must(bcrypt.Cost(must(users.FindUser(t.Context(), "alice")).Hash)) }
+
+	wantStatus(t, newClient(t, ts).login("alice", "not-wonderland"), http.StatusUnauthorized)
+	if got := storedCost(); got != bcrypt.MinCost {
+		t.Fatalf("after a failed login the stored cost is %d, want %d as before", got, bcrypt.MinCost)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+	if got := storedCost(); got != bcrypt.MinCost+1 {
+		t.Fatalf("after a login at -bcrypt-cost %d the stored cost is %d", bcrypt.MinCost+1, got)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+}
+
 // Go's cookie jar, like a browser, keeps the Secure __Host-session cookie
 // from http://127.0.0.1 (a loopback address counts as secure) and sends it
 // back: local use needs no TLS.

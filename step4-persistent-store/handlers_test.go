@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -680,6 +681,31 @@ func TestRestartKeepsSessions(t *testing.T) {
 	}
 	wantStatus(t, c2.login("bob", "the-builder"), http.StatusOK)
 	wantStatus(t, c2.signup("alice", "wonderland"), http.StatusConflict)
+}
+
+// A login whose stored hash has another cost than -bcrypt-cost stores a new
+// hash at that cost (issue 12: after a restart with a higher cost the old
+// hashes stayed as weak as they were); a failed login changes nothing.
+func TestLoginRehashesAtTheNewCost(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	first := startServer(t, nil, "-db", db) // at bcrypt.MinCost
+	signUpUsers(t, first)
+	if err := first.stop(); err != nil {
+		t.Fatalf("clean shutdown returned %v", err)
+	}
+	ts := startServer(t, nil, "-db", db, "-bcrypt-cost", strconv.Itoa(bcrypt.MinCost+1))
+	users := newSQLiteUsers(openTestDB(t, db), slog.New(slog.DiscardHandler))
+	storedCost := func() int { return must(bcrypt.Cost(must(users.FindUser(t.Context(), "alice")).Hash)) }
+
+	wantStatus(t, newClient(t, ts).login("alice", "not-wonderland"), http.StatusUnauthorized)
+	if got := storedCost(); got != bcrypt.MinCost {
+		t.Fatalf("after a failed login the stored cost is %d, want %d as before", got, bcrypt.MinCost)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+	if got := storedCost(); got != bcrypt.MinCost+1 {
+		t.Fatalf("after a login at -bcrypt-cost %d the stored cost is %d", bcrypt.MinCost+1, got)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
 }
 
 // Go's cookie jar, like a browser, keeps the Secure __Host-session cookie

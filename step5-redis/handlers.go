@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // loginFailed is the one answer to every failed login: wrong password,
@@ -104,6 +105,7 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		if testHookPasswordChecked != nil {
 			testHookPasswordChecked()
 		}
+		u.Hash = rehash(r.Context(), users, hasher, username, u.Hash, creds.Password)
 		s, err := signIn(w, r, store, username)
 		if err != nil {
 			storeFailed(w, r)
@@ -131,6 +133,26 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+}
+
+// rehash gives a user whose hash has another cost than -bcrypt-cost (which
+// was raised, say, since they signed up) a new hash at that cost, made from
+// the password the login has just checked, and returns the hash now stored.
+// It never fails a login: when hashing or storing fails (the user store logs
+// why), the old hash stays, and the next login tries again.
+func rehash(ctx context.Context, users userStore, hasher *hasher, username string, old []byte, password string) []byte {
+	if cost, err := bcrypt.Cost(old); err != nil || cost == hasher.cost {
+		return old
+	}
+	hash, err := hasher.Hash(ctx, password)
+	if err != nil {
+		return old
+	}
+	// Only over the hash that was checked, as a password change does.
+	if err := users.SetPassword(ctx, username, old, hash); err != nil {
+		return old
+	}
+	return hash
 }
 
 // signIn puts username in the request's session, under a new id, and
