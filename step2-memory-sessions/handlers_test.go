@@ -377,10 +377,15 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// The server ends a session at -max-lifetime, whatever the client does: the
+// jar drops the cookie at its Max-Age, but an attacker with a copy sends it
+// on, so the test sends it on too (issue 16: through the jar alone, this test
+// passed with the server's check removed).
 func TestMaxLifetime(t *testing.T) {
 	ts := startServer(t, nil, "-max-lifetime", "2s", "-idle-timeout", "1m")
 	c := newClient(t, ts)
 	c.login("alice", "wonderland")
+	raw := c.sessionCookie()
 	expires := must(time.Parse(time.RFC3339, c.get("/me").json(t)["expires_at"].(string)))
 	if time.Until(expires) > 3*time.Second {
 		t.Errorf("expires_at %v is not the 2s absolute deadline", expires)
@@ -390,6 +395,10 @@ func TestMaxLifetime(t *testing.T) {
 	}
 	if got := c.whoami(); got != "" {
 		t.Fatalf("session outlived -max-lifetime 2s despite use: %q", got)
+	}
+	copied := newClient(t, ts).do("GET", "/me", nil, map[string]string{"Accept": "application/json", "Cookie": sessionCookieName + "=" + raw})
+	if copied.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the session's cookie, sent by hand past -max-lifetime 2s: /me answered %d, want 401\n%s", copied.StatusCode, copied.Body)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,6 +152,34 @@ func TestLoginFailuresAreAlike(t *testing.T) {
 	}
 	if c.whoami() != "" {
 		t.Error("signed in after failed logins")
+	}
+}
+
+// Every login costs exactly one bcrypt comparison, counted in the hasher: an
+// unknown user and a password over 72 bytes too, so that the time of a
+// failure tells nothing (issue 16: a login that returned early for unknown
+// users passed every test, since they compared answers only).
+func TestEveryLoginComparesOnce(t *testing.T) {
+	var compares atomic.Int32
+	testHookCompare = func() { compares.Add(1) } // before the server starts, so that it sees the hook
+	t.Cleanup(func() { testHookCompare = nil })
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	for _, tc := range []struct {
+		name, user, password string
+		want                 int
+	}{
+		{"the right password", "alice", "wonderland", http.StatusOK},
+		{"a wrong password", "alice", "not-wonderland", http.StatusUnauthorized},
+		{"an unknown user", "mallory", "wonderland", http.StatusUnauthorized},
+		{"a password over 72 bytes", "bob", strings.Repeat("x", 73), http.StatusUnauthorized},
+		{"no username or password", "", "", http.StatusUnauthorized},
+	} {
+		before := compares.Load()
+		wantStatus(t, newClient(t, ts).login(tc.user, tc.password), tc.want)
+		if n := compares.Load() - before; n != 1 {
+			t.Errorf("a login with %s made %d bcrypt comparisons, want 1", tc.name, n)
+		}
 	}
 }
 
@@ -404,11 +433,16 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// The server ends a session at -max-lifetime, whatever the client does: the
+// jar drops the cookie at its Max-Age, but an attacker with a copy sends it
+// on, so the test sends it on too (issue 16: through the jar alone, this test
+// passed with the server's check removed).
 func TestMaxLifetime(t *testing.T) {
 	ts := startServer(t, nil, "-max-lifetime", "2s", "-idle-timeout", "1m")
 	signUpUsers(t, ts)
 	c := newClient(t, ts)
 	c.login("alice", "wonderland")
+	raw := c.sessionCookie()
 	expires := must(time.Parse(time.RFC3339, c.get("/me").json(t)["expires_at"].(string)))
 	if time.Until(expires) > 3*time.Second {
 		t.Errorf("expires_at %v is not the 2s absolute deadline", expires)
@@ -418,6 +452,10 @@ func TestMaxLifetime(t *testing.T) {
 	}
 	if got := c.whoami(); got != "" {
 		t.Fatalf("session outlived -max-lifetime 2s despite use: %q", got)
+	}
+	copied := newClient(t, ts).do("GET", "/me", nil, map[string]string{"Accept": "application/json", "Cookie": sessionCookieName + "=" + raw})
+	if copied.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the session's cookie, sent by hand past -max-lifetime 2s: /me answered %d, want 401\n%s", copied.StatusCode, copied.Body)
 	}
 }
 
