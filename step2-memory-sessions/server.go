@@ -35,7 +35,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.addr, "addr", "localhost:8080", "address to listen on")
 	fs.BoolVar(&cfg.secureCookies, "secure-cookies", true, "mark cookies Secure (browsers still send them to http://localhost)")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 30*time.Minute, "a session ends after this long without use")
-	fs.DurationVar(&cfg.maxLifetime, "max-lifetime", 24*time.Hour, "a session ends this long after sign-in, used or not")
+	fs.DurationVar(&cfg.maxLifetime, "max-lifetime", 12*time.Hour, "a session ends this long after sign-in, used or not")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -46,7 +46,7 @@ func TestLoginMeLogoutMe(t *testing.T) {
 	if created.Before(before.Truncate(time.Second)) || created.After(time.Now()) {
 		t.Errorf("created_at %v is not the login time", created)
 	}
-	// Default -idle-timeout is 30m, -max-lifetime 24h: the idle one comes first.
+	// Default -idle-timeout is 30m, -max-lifetime 12h: the idle one comes first.
 	if d := expires.Sub(created); d < 29*time.Minute || d > 31*time.Minute {
 		t.Errorf("expires_at - created_at = %v, want the 30m idle timeout", d)
 	}
@@ -207,8 +207,8 @@ func TestSessionCookieAttributes(t *testing.T) {
 		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Secure != tc.wantSecure {
 			t.Errorf("%v: cookie %q: want HttpOnly, SameSite=Lax, Path=/, Secure=%v", tc.args, r.Header.Get("Set-Cookie"), tc.wantSecure)
 		}
-		if ck.MaxAge != int((24 * time.Hour).Seconds()) {
-			t.Errorf("%v: cookie Max-Age = %d, want -max-lifetime (86400)", tc.args, ck.MaxAge)
+		if ck.MaxAge != int((12 * time.Hour).Seconds()) {
+			t.Errorf("%v: cookie Max-Age = %d, want -max-lifetime (43200)", tc.args, ck.MaxAge)
 		}
 		if warned := strings.Contains(ts.logs.String(), "level=WARN msg=\"-secure-cookies=false"); warned != tc.wantWarn {
 			t.Errorf("%v: warning logged = %v, want %v", tc.args, warned, tc.wantWarn)

@@ -39,7 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.addr, "addr", "localhost:8080", "address to listen on")
 	fs.BoolVar(&cfg.secureCookies, "secure-cookies", true, "mark cookies Secure (browsers still send them to http://localhost)")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 30*time.Minute, "a session ends after this long without use")
-	fs.DurationVar(&cfg.maxLifetime, "max-lifetime", 24*time.Hour, "a session ends this long after sign-in, used or not")
+	fs.DurationVar(&cfg.maxLifetime, "max-lifetime", 12*time.Hour, "a session ends this long after sign-in, used or not")
 	fs.IntVar(&cfg.bcryptCost, "bcrypt-cost", 12, "bcrypt cost of password hashes: each step up doubles the time per hash")
 	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "count failed logins by the last X-Forwarded-For address (only behind a reverse proxy that sets it)")
 	fs.StringVar(&cfg.dbPath, "db", "step4.db", "SQLite file that keeps users and sessions (made if missing)")
