@@ -59,6 +59,16 @@ func TestStep4PersistentStore(t *testing.T) {
 	}
 	screenshot(t, tab, "step4-sessions")
 
+	// Revoke the phone's session from this browser: the phone is signed
+	// out, this browser is not. Then the phone signs in again.
+	status(t, tab, "click Revoke on the phone's row", chromedp.Click(chromedp.CSS(`#sessions tbody tr:not(#current-session) button.revoke`)))
+	if rows := sessionRows(t, tab); len(rows) != 1 || !rows[0].Current {
+		t.Errorf("after revoking the phone, the sessions page lists %q, want only this browser's", rowTexts(rows))
+	}
+	reload(t, phone)
+	wantSignedOut(t, phone, "second browser, after its session was revoked")
+	login(t, phone, srv.URL, "alice", password)
+
 	// Sign out everywhere: this browser and the phone.
 	click(t, tab, "logout-all")
 	navigate(t, tab, srv.URL+"/")

@@ -39,9 +39,27 @@ func TestStep5Redis(t *testing.T) {
 	}
 	screenshot(t, tab, "step5-sessions")
 
-	// Redis goes away: the app must not sign anybody in, nor crash, nor
-	// show a bare 500; it says the service is unavailable.
+	// Redis goes away while alice looks at the home page, and she signs
+	// out. The app cannot delete the session: 503. The browser drops the
+	// cookie all the same, so that whoever signs out on a shared computer
+	// does not stay signed in there (issue 12).
+	navigate(t, tab, b.URL+"/")
+	kept, _ := cookie(t, tab, b.URL, sessionCookie)
 	redis.Stop()
+	if st := click(t, tab, "logout"); st != http.StatusServiceUnavailable {
+		t.Errorf("sign out with Redis down: status %d, want 503", st)
+	}
+	if _, ok := cookie(t, tab, b.URL, sessionCookie); ok {
+		t.Error("after signing out with Redis down, the browser still holds its session cookie")
+	}
+
+	// A copy of the cookie (the session is still in Redis): the app must
+	// not sign anybody in, nor crash, nor show a bare 500; it says the
+	// service is unavailable.
+	if kept == nil {
+		t.Fatal("no session cookie before the outage")
+	}
+	setCookie(t, tab, b.URL, sessionCookie, kept.Value, true)
 	for _, srv := range []*server{a, b} {
 		st := navigate(t, tab, srv.URL+"/")
 		p := page(t, tab)

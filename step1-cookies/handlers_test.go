@@ -336,11 +336,36 @@ func TestBadInput(t *testing.T) {
 		{"large JSON", "application/json", `{"username":"` + big + `"}`, 413, "too large"},
 		{"large form", "application/x-www-form-urlencoded", "username=" + big, 413, "too large"},
 		{"unsupported type", "text/plain", "alice wonderland", 415, "form"},
+		{"no type", "", `{"username":"alice","password":"wonderland"}`, 415, "form"},
+		{"JSON that is not an object", "application/json", `["alice","wonderland"]`, 400, "not an object"},
+		// Go's decoder alone would read each of these as something else.
+		{"JSON that is not UTF-8", "application/json", "{\"username\":\"alice\",\"password\":\"w\xf6nderland\"}", 400, "UTF-8"},
+		{"a repeated key", "application/json", `{"username":"bob","username":"alice","password":"wonderland"}`, 400, "repeated"},
+		{"keys in another case", "application/json", `{"USERNAME":"alice","PassWord":"wonderland"}`, 400, "unknown key"},
+		{"an unknown key", "application/json", `{"username":"alice","password":"wonderland","admin":"yes"}`, 400, "unknown key"},
 	} {
-		r := c.do("POST", "/login", strings.NewReader(tc.body), map[string]string{"Content-Type": tc.contentType, "Accept": "application/json"})
-		wantStatus(t, r, tc.want)
+		header := map[string]string{"Accept": "application/json"}
+		if tc.contentType != "" {
+			header["Content-Type"] = tc.contentType
+		}
+		r := c.do("POST", "/login", strings.NewReader(tc.body), header)
+		if r.StatusCode != tc.want {
+			t.Fatalf("%s: POST /login answered %d, want %d\n%s", tc.name, r.StatusCode, tc.want, r.Body)
+		}
 		if msg, _ := r.json(t)["error"].(string); !strings.Contains(msg, tc.wantInError) {
 			t.Errorf("%s: error %q does not say %q", tc.name, msg, tc.wantInError)
+		}
+	}
+
+	// An empty body needs no type: curl -X POST, and Basic credentials.
+	for _, header := range []map[string]string{
+		{"Accept": "application/json"},
+		{"Accept": "application/json", "Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wrong"))},
+	} {
+		for _, path := range []string{"/login", "/logout"} {
+			if r := c.do("POST", path, nil, header); r.StatusCode == http.StatusUnsupportedMediaType {
+				t.Errorf("POST %s without a body (%v): 415, want no complaint about the type", path, header)
+			}
 		}
 	}
 

@@ -142,26 +142,36 @@ func signedIn(w http.ResponseWriter, r *http.Request, store sessionStore) (*sess
 }
 
 // handleLogout deletes the session on the server, so that a copy of the
-// cookie is worth nothing, and tells the browser to drop its cookies.
+// cookie is worth nothing, and tells the browser to drop its cookies. When
+// the store fails, the answer is 503, and the browser is told all the same:
+// whoever signs out on a shared computer must not stay signed in there.
 func handleLogout(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
-		if err := s.Save(r, w); err != nil {
-			storeFailed(w, r)
-			return
-		}
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
+		s, err := store.Get(r, cookieName)
+		if err == nil {
+			s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
+			err = s.Save(r, w)
+		}
+		if err != nil {
+			expireCookie(w, r, store)
+			storeFailed(w, r)
+			return
+		}
 		if wantsJSON(r, apiByDefault(r)) {
 			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
 			return
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+}
+
+// expireCookie tells the browser to drop the session cookie, without the
+// store: a session that was never stored has nothing to delete there.
+func expireCookie(w http.ResponseWriter, r *http.Request, store sessionStore) {
+	s, _ := store.New(r, cookieName)
+	s.Options.MaxAge = -1
+	s.Save(r, w) // no id: only the cookie is expired, and that cannot fail
 }
 
 // handleHealthz answers 200 while the server can serve.

@@ -2,13 +2,18 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/sessions"
 )
 
 // The scs-style walk: login → me → logout → me.
@@ -231,6 +236,59 @@ func TestLogoutRevokesCopiedCookie(t *testing.T) {
 
 // Login issues a new id and deletes the old session: an id planted before
 // login is worth nothing after it (session fixation).
+// brokenStore is a session store that has stopped answering, as a database
+// or Redis can (the memory store never does): every Get fails.
+type brokenStore struct{ sessionStore }
+
+func (brokenStore) Get(*http.Request, string) (*sessions.Session, error) {
+	return nil, errors.New("the store is down")
+}
+
+// Logout while the store fails: 503, and the browser forgets the cookie all
+// the same, so that nobody stays signed in on a shared computer (issue 12).
+func TestLogoutWhenTheStoreFails(t *testing.T) {
+	st := NewMemoryStore([][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour})
+	h := newServer(slog.New(slog.DiscardHandler), brokenStore{st})
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+	}{
+		{"JSON", map[string]string{"Accept": "application/json"}},
+		{"form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+	} {
+		r := httptest.NewRequest("POST", "/logout", nil)
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		r.AddCookie(&http.Cookie{Name: sessionCookieName, Value: "a-cookie"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s logout with the store down: %d, want 503", tc.name, w.Code)
+		}
+		wantCookieForgotten(t, w.Result(), tc.name+" logout with the store down")
+	}
+}
+
+// wantCookieForgotten checks that a response tells the browser to forget
+// the session: an expired session cookie, and Clear-Site-Data.
+func wantCookieForgotten(t *testing.T, resp *http.Response, what string) {
+	t.Helper()
+	if got := resp.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("%s: Clear-Site-Data %q, want \"cookies\"", what, got)
+	}
+	var expired bool
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookieName {
+			expired = c.MaxAge < 0 && c.Value == ""
+		}
+	}
+	if !expired {
+		t.Errorf("%s: the session cookie is not expired: Set-Cookie %q", what, resp.Header.Values("Set-Cookie"))
+	}
+}
+
 func TestLoginIssuesNewID(t *testing.T) {
 	ts := startServer(t, nil)
 	victim := newClient(t, ts)
@@ -319,10 +377,15 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// The server ends a session at -max-lifetime, whatever the client does: the
+// jar drops the cookie at its Max-Age, but an attacker with a copy sends it
+// on, so the test sends it on too (issue 16: through the jar alone, this test
+// passed with the server's check removed).
 func TestMaxLifetime(t *testing.T) {
 	ts := startServer(t, nil, "-max-lifetime", "2s", "-idle-timeout", "1m")
 	c := newClient(t, ts)
 	c.login("alice", "wonderland")
+	raw := c.sessionCookie()
 	expires := must(time.Parse(time.RFC3339, c.get("/me").json(t)["expires_at"].(string)))
 	if time.Until(expires) > 3*time.Second {
 		t.Errorf("expires_at %v is not the 2s absolute deadline", expires)
@@ -332,6 +395,10 @@ func TestMaxLifetime(t *testing.T) {
 	}
 	if got := c.whoami(); got != "" {
 		t.Fatalf("session outlived -max-lifetime 2s despite use: %q", got)
+	}
+	copied := newClient(t, ts).do("GET", "/me", nil, map[string]string{"Accept": "application/json", "Cookie": sessionCookieName + "=" + raw})
+	if copied.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the session's cookie, sent by hand past -max-lifetime 2s: /me answered %d, want 401\n%s", copied.StatusCode, copied.Body)
 	}
 }
 
@@ -364,11 +431,36 @@ func TestBadInput(t *testing.T) {
 		{"large JSON", "application/json", `{"username":"` + big + `"}`, 413, "too large"},
 		{"large form", "application/x-www-form-urlencoded", "username=" + big, 413, "too large"},
 		{"unsupported type", "text/plain", "alice wonderland", 415, "form"},
+		{"no type", "", `{"username":"alice","password":"wonderland"}`, 415, "form"},
+		{"JSON that is not an object", "application/json", `["alice","wonderland"]`, 400, "not an object"},
+		// Go's decoder alone would read each of these as something else.
+		{"JSON that is not UTF-8", "application/json", "{\"username\":\"alice\",\"password\":\"w\xf6nderland\"}", 400, "UTF-8"},
+		{"a repeated key", "application/json", `{"username":"bob","username":"alice","password":"wonderland"}`, 400, "repeated"},
+		{"keys in another case", "application/json", `{"USERNAME":"alice","PassWord":"wonderland"}`, 400, "unknown key"},
+		{"an unknown key", "application/json", `{"username":"alice","password":"wonderland","admin":"yes"}`, 400, "unknown key"},
 	} {
-		r := c.do("POST", "/login", strings.NewReader(tc.body), map[string]string{"Content-Type": tc.contentType, "Accept": "application/json"})
-		wantStatus(t, r, tc.want)
+		header := map[string]string{"Accept": "application/json"}
+		if tc.contentType != "" {
+			header["Content-Type"] = tc.contentType
+		}
+		r := c.do("POST", "/login", strings.NewReader(tc.body), header)
+		if r.StatusCode != tc.want {
+			t.Fatalf("%s: POST /login answered %d, want %d\n%s", tc.name, r.StatusCode, tc.want, r.Body)
+		}
 		if msg, _ := r.json(t)["error"].(string); !strings.Contains(msg, tc.wantInError) {
 			t.Errorf("%s: error %q does not say %q", tc.name, msg, tc.wantInError)
+		}
+	}
+
+	// An empty body needs no type: curl -X POST, and Basic credentials.
+	for _, header := range []map[string]string{
+		{"Accept": "application/json"},
+		{"Accept": "application/json", "Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wrong"))},
+	} {
+		for _, path := range []string{"/login", "/logout"} {
+			if r := c.do("POST", path, nil, header); r.StatusCode == http.StatusUnsupportedMediaType {
+				t.Errorf("POST %s without a body (%v): 415, want no complaint about the type", path, header)
+			}
 		}
 	}
 

@@ -58,6 +58,20 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// requireBodyType answers 415 to a POST whose body is neither a form nor
+// JSON, or does not say what it is: read as nothing, it would be a login
+// with an empty username, counted and answered as a failure. An empty body
+// needs no type (curl -X POST /logout; Basic credentials).
+func requireBodyType(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.ContentLength != 0 && !isFormBody(r) && !isJSONBody(r) {
+			writeError(w, r, http.StatusUnsupportedMediaType, "send a form (application/x-www-form-urlencoded) or JSON (application/json)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // securityHeaders: pages about who is signed in must not be cached (the Back
 // button after logout must not show them), framed, or sniffed.
 func securityHeaders(next http.Handler) http.Handler {

@@ -112,6 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newServer(logger *slog.Logger, store sessionStore) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store)
+	r.Use(requireBodyType) // on the routes only: a wrong path or method is 404 or 405 first
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "page not found")
 	})

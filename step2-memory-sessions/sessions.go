@@ -41,7 +41,8 @@ const (
 //   - a read does not write, except to push the idle deadline out, at most
 //     once per touch interval;
 //   - Save of an existing session updates it and never brings back a deleted
-//     one; Options.MaxAge < 0 (gorilla's convention) deletes it instead.
+//     one; Options.MaxAge < 0 (gorilla's convention) deletes it instead,
+//     and expires its cookie (only that, for a session not stored yet).
 type sessionStore interface {
 	sessions.Store
 	// RenewID deletes the session from the store and forgets its id, so that

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // loginFailed is the one answer to every failed login: wrong password,
@@ -94,6 +96,7 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 			return
 		}
 		throttle.succeeded(key)
+		u.Hash = rehash(r.Context(), users, hasher, username, u.Hash, creds.Password)
 		if err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
@@ -104,6 +107,26 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+}
+
+// rehash gives a user whose hash has another cost than -bcrypt-cost (which
+// was raised, say, since they signed up) a new hash at that cost, made from
+// the password the login has just checked, and returns the hash now stored.
+// It never fails a login: when hashing or storing fails (the user store logs
+// why), the old hash stays, and the next login tries again.
+func rehash(ctx context.Context, users userStore, hasher *hasher, username string, old []byte, password string) []byte {
+	if cost, err := bcrypt.Cost(old); err != nil || cost == hasher.cost {
+		return old
+	}
+	hash, err := hasher.Hash(ctx, password)
+	if err != nil {
+		return old
+	}
+	// Only over the hash that was checked, as a password change does.
+	if err := users.SetPassword(ctx, username, old, hash); err != nil {
+		return old
+	}
+	return hash
 }
 
 // signIn puts username in the request's session, under a new id. A request
@@ -273,26 +296,36 @@ func signedIn(w http.ResponseWriter, r *http.Request, store sessionStore) (*sess
 }
 
 // handleLogout deletes the session on the server, so that a copy of the
-// cookie is worth nothing, and tells the browser to drop its cookies.
+// cookie is worth nothing, and tells the browser to drop its cookies. When
+// the store fails, the answer is 503, and the browser is told all the same:
+// whoever signs out on a shared computer must not stay signed in there.
 func handleLogout(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
-		if err := s.Save(r, w); err != nil {
-			storeFailed(w, r)
-			return
-		}
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
+		s, err := store.Get(r, cookieName)
+		if err == nil {
+			s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
+			err = s.Save(r, w)
+		}
+		if err != nil {
+			expireCookie(w, r, store)
+			storeFailed(w, r)
+			return
+		}
 		if wantsJSON(r, apiByDefault(r)) {
 			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
 			return
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+}
+
+// expireCookie tells the browser to drop the session cookie, without the
+// store: a session that was never stored has nothing to delete there.
+func expireCookie(w http.ResponseWriter, r *http.Request, store sessionStore) {
+	s, _ := store.New(r, cookieName)
+	s.Options.MaxAge = -1
+	s.Save(r, w) // no id: only the cookie is expired, and that cannot fail
 }
 
 // handleHealthz answers 200 while the server can serve.

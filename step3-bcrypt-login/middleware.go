@@ -59,6 +59,20 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// requireBodyType answers 415 to a POST whose body is neither a form nor
+// JSON, or does not say what it is: read as nothing, it would be a login
+// with an empty username, counted and answered as a failure. An empty body
+// needs no type (curl -X POST /logout; Basic credentials).
+func requireBodyType(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.ContentLength != 0 && !isFormBody(r) && !isJSONBody(r) {
+			writeError(w, r, http.StatusUnsupportedMediaType, "send a form (application/x-www-form-urlencoded) or JSON (application/json)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // refuseCrossOrigin answers 403 to a state-changing request (POST) that a
 // browser sends from another origin: a page elsewhere must not be able to
 // sign someone in, up or out with a form that posts here (CSRF). The

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"unicode/utf8"
 )
 
 // requestError is a client error with the status and message to answer.
@@ -18,8 +20,8 @@ func (e *requestError) Error() string { return e.msg }
 
 // credentials are a username and password as the client sent them.
 type credentials struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
+	Username string
+	Password string
 }
 
 // readCredentials takes the username and password from an Authorization:
@@ -31,30 +33,73 @@ func readCredentials(r *http.Request) (credentials, error) {
 		return credentials{Username: user, Password: pass}, nil
 	}
 	var c credentials
-	switch {
-	case isJSONBody(r):
-		if err := decodeJSON(r.Body, &c); err != nil {
-			return c, err
-		}
-	case isFormBody(r):
-		if err := parseForm(r); err != nil {
-			return c, err
-		}
-		c.Username, c.Password = r.PostFormValue("username"), r.PostFormValue("password")
-	case r.ContentLength != 0 && r.Header.Get("Content-Type") != "":
-		return c, &requestError{http.StatusUnsupportedMediaType, "send a form (application/x-www-form-urlencoded) or JSON (application/json)"}
-	}
-	return c, nil
+	err := readBody(r, map[string]any{"username": &c.Username, "password": &c.Password})
+	return c, err
 }
 
-// decodeJSON reads exactly one JSON object into dst.
-func decodeJSON(body io.Reader, dst any) error {
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(dst); err != nil {
+// readBody reads the named fields of a JSON object or a form into what they
+// point to; a field that is missing is left as it is. Any other body is
+// empty: requireBodyType answered 415 to the others.
+func readBody(r *http.Request, fields map[string]any) error {
+	switch {
+	case isJSONBody(r):
+		return decodeJSON(r.Body, fields)
+	case isFormBody(r):
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		for name, p := range fields {
+			if s, ok := p.(*string); ok { // a form holds strings only
+				*s = r.PostFormValue(name)
+			}
+		}
+	}
+	return nil
+}
+
+// decodeJSON reads one JSON object into fields, strictly. Go's
+// decoder is lenient in three ways that would let two readers of one body
+// (a proxy or firewall in front, and this server) see two different things:
+// it turns bytes that are not UTF-8 into U+FFFD (so that two different
+// passwords read the same), it keeps the last of two equal keys, and it
+// matches keys whatever their case. So the body must be valid UTF-8, and
+// each key one of fields, spelled exactly, at most once.
+func decodeJSON(body io.Reader, fields map[string]any) error {
+	data, err := io.ReadAll(body)
+	if err != nil {
 		return bodyError(err, "malformed JSON")
 	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return bodyError(err, "malformed JSON: more than one value")
+	if !utf8.Valid(data) {
+		return &requestError{http.StatusBadRequest, "malformed JSON: not valid UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return bodyError(err, "malformed JSON: not an object")
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return bodyError(err, "malformed JSON")
+		}
+		key, _ := tok.(string) // in an object, a key
+		p, ok := fields[key]
+		switch {
+		case !ok:
+			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: unknown key %q", key)}
+		case seen[key]:
+			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: key %q repeated", key)}
+		}
+		seen[key] = true
+		if err := dec.Decode(p); err != nil {
+			return bodyError(err, "malformed JSON")
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return bodyError(err, "malformed JSON")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &requestError{http.StatusBadRequest, "malformed JSON: more than one value"}
 	}
 	return nil
 }

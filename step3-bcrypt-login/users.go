@@ -20,6 +20,8 @@ type user struct {
 var (
 	errUserExists = errors.New("username is taken")
 	errNoUser     = errors.New("no such user")
+	// errPasswordChanged: the hash was no longer the one the caller checked.
+	errPasswordChanged = errors.New("the password has changed meanwhile")
 )
 
 // userStore is where users live: memory in step 3, SQLite from step 4.
@@ -27,6 +29,9 @@ var (
 type userStore interface {
 	CreateUser(ctx context.Context, name string, hash []byte) error // errUserExists when taken
 	FindUser(ctx context.Context, name string) (user, error)        // errNoUser when unknown
+	// SetPassword replaces the password hash of a user if it is still
+	// oldHash, the one the caller checked: errPasswordChanged if not.
+	SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error
 }
 
 // memoryUsers keeps users in a map.
@@ -60,6 +65,18 @@ func (m *memoryUsers) FindUser(ctx context.Context, name string) (user, error) {
 		return user{}, errNoUser
 	}
 	return u, nil
+}
+
+func (m *memoryUsers) SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[name]
+	if !ok || !bytes.Equal(u.Hash, oldHash) {
+		return errPasswordChanged
+	}
+	u.Hash = bytes.Clone(newHash)
+	m.users[name] = u
+	return nil
 }
 
 // foldUsername makes "Alice" and "alice" one user. Only ASCII letters fold:

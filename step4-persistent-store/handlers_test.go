@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,6 +152,34 @@ func TestLoginFailuresAreAlike(t *testing.T) {
 	}
 	if c.whoami() != "" {
 		t.Error("signed in after failed logins")
+	}
+}
+
+// Every login costs exactly one bcrypt comparison, counted in the hasher: an
+// unknown user and a password over 72 bytes too, so that the time of a
+// failure tells nothing (issue 16: a login that returned early for unknown
+// users passed every test, since they compared answers only).
+func TestEveryLoginComparesOnce(t *testing.T) {
+	var compares atomic.Int32
+	testHookCompare = func() { compares.Add(1) } // before the server starts, so that it sees the hook
+	t.Cleanup(func() { testHookCompare = nil })
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	for _, tc := range []struct {
+		name, user, password string
+		want                 int
+	}{
+		{"the right password", "alice", "wonderland", http.StatusOK},
+		{"a wrong password", "alice", "not-wonderland", http.StatusUnauthorized},
+		{"an unknown user", "mallory", "wonderland", http.StatusUnauthorized},
+		{"a password over 72 bytes", "bob", strings.Repeat("x", 73), http.StatusUnauthorized},
+		{"no username or password", "", "", http.StatusUnauthorized},
+	} {
+		before := compares.Load()
+		wantStatus(t, newClient(t, ts).login(tc.user, tc.password), tc.want)
+		if n := compares.Load() - before; n != 1 {
+			t.Errorf("a login with %s made %d bcrypt comparisons, want 1", tc.name, n)
+		}
 	}
 }
 
@@ -350,11 +380,16 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// The server ends a session at -max-lifetime, whatever the client does: the
+// jar drops the cookie at its Max-Age, but an attacker with a copy sends it
+// on, so the test sends it on too (issue 16: through the jar alone, this test
+// passed with the server's check removed).
 func TestMaxLifetime(t *testing.T) {
 	ts := startServer(t, nil, "-max-lifetime", "2s", "-idle-timeout", "1m")
 	signUpUsers(t, ts)
 	c := newClient(t, ts)
 	c.login("alice", "wonderland")
+	raw := c.sessionCookie()
 	expires := must(time.Parse(time.RFC3339, c.get("/me").json(t)["expires_at"].(string)))
 	if time.Until(expires) > 3*time.Second {
 		t.Errorf("expires_at %v is not the 2s absolute deadline", expires)
@@ -364,6 +399,10 @@ func TestMaxLifetime(t *testing.T) {
 	}
 	if got := c.whoami(); got != "" {
 		t.Fatalf("session outlived -max-lifetime 2s despite use: %q", got)
+	}
+	copied := newClient(t, ts).do("GET", "/me", nil, map[string]string{"Accept": "application/json", "Cookie": sessionCookieName + "=" + raw})
+	if copied.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the session's cookie, sent by hand past -max-lifetime 2s: /me answered %d, want 401\n%s", copied.StatusCode, copied.Body)
 	}
 }
 
@@ -397,11 +436,36 @@ func TestBadInput(t *testing.T) {
 		{"large JSON", "application/json", `{"username":"` + big + `"}`, 413, "too large"},
 		{"large form", "application/x-www-form-urlencoded", "username=" + big, 413, "too large"},
 		{"unsupported type", "text/plain", "alice wonderland", 415, "form"},
+		{"no type", "", `{"username":"alice","password":"wonderland"}`, 415, "form"},
+		{"JSON that is not an object", "application/json", `["alice","wonderland"]`, 400, "not an object"},
+		// Go's decoder alone would read each of these as something else.
+		{"JSON that is not UTF-8", "application/json", "{\"username\":\"alice\",\"password\":\"w\xf6nderland\"}", 400, "UTF-8"},
+		{"a repeated key", "application/json", `{"username":"bob","username":"alice","password":"wonderland"}`, 400, "repeated"},
+		{"keys in another case", "application/json", `{"USERNAME":"alice","PassWord":"wonderland"}`, 400, "unknown key"},
+		{"an unknown key", "application/json", `{"username":"alice","password":"wonderland","admin":"yes"}`, 400, "unknown key"},
 	} {
-		r := c.do("POST", "/login", strings.NewReader(tc.body), map[string]string{"Content-Type": tc.contentType, "Accept": "application/json"})
-		wantStatus(t, r, tc.want)
+		header := map[string]string{"Accept": "application/json"}
+		if tc.contentType != "" {
+			header["Content-Type"] = tc.contentType
+		}
+		r := c.do("POST", "/login", strings.NewReader(tc.body), header)
+		if r.StatusCode != tc.want {
+			t.Fatalf("%s: POST /login answered %d, want %d\n%s", tc.name, r.StatusCode, tc.want, r.Body)
+		}
 		if msg, _ := r.json(t)["error"].(string); !strings.Contains(msg, tc.wantInError) {
 			t.Errorf("%s: error %q does not say %q", tc.name, msg, tc.wantInError)
+		}
+	}
+
+	// An empty body needs no type: curl -X POST, and Basic credentials.
+	for _, header := range []map[string]string{
+		{"Accept": "application/json"},
+		{"Accept": "application/json", "Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wrong"))},
+	} {
+		for _, path := range []string{"/login", "/logout"} {
+			if r := c.do("POST", path, nil, header); r.StatusCode == http.StatusUnsupportedMediaType {
+				t.Errorf("POST %s without a body (%v): 415, want no complaint about the type", path, header)
+			}
 		}
 	}
 
@@ -451,6 +515,55 @@ func TestHealthz(t *testing.T) {
 		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"error"`) {
 			t.Errorf("GET %s with the database closed: %d %s, want 503 and a JSON error", path, w.Code, w.Body)
 		}
+	}
+}
+
+// Logout while the database fails: 503, and the browser forgets the cookie
+// all the same, so that nobody stays signed in on a shared computer (issue
+// 12). TestHealthzWhenDatabaseIsLocked has a logout whose delete fails.
+func TestLogoutWhenTheDatabaseFails(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
+	cookie := newSession(t, st, map[any]any{userKey: "alice"})
+	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db)
+	db.Close()
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+	}{
+		{"JSON", map[string]string{"Accept": "application/json"}},
+		{"form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+	} {
+		r := httptest.NewRequest("POST", "/logout", nil)
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		r.AddCookie(cookie)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s logout with the database closed: %d, want 503", tc.name, w.Code)
+		}
+		wantCookieForgotten(t, w.Result(), tc.name+" logout with the database closed")
+	}
+}
+
+// wantCookieForgotten checks that a response tells the browser to forget
+// the session: an expired session cookie, and Clear-Site-Data.
+func wantCookieForgotten(t *testing.T, resp *http.Response, what string) {
+	t.Helper()
+	if got := resp.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("%s: Clear-Site-Data %q, want \"cookies\"", what, got)
+	}
+	var expired bool
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookieName {
+			expired = c.MaxAge < 0 && c.Value == ""
+		}
+	}
+	if !expired {
+		t.Errorf("%s: the session cookie is not expired: Set-Cookie %q", what, resp.Header.Values("Set-Cookie"))
 	}
 }
 
@@ -612,6 +725,31 @@ func TestRestartKeepsSessions(t *testing.T) {
 	}
 	wantStatus(t, c2.login("bob", "the-builder"), http.StatusOK)
 	wantStatus(t, c2.signup("alice", "wonderland"), http.StatusConflict)
+}
+
+// A login whose stored hash has another cost than -bcrypt-cost stores a new
+// hash at that cost (issue 12: after a restart with a higher cost the old
+// hashes stayed as weak as they were); a failed login changes nothing.
+func TestLoginRehashesAtTheNewCost(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	first := startServer(t, nil, "-db", db) // at bcrypt.MinCost
+	signUpUsers(t, first)
+	if err := first.stop(); err != nil {
+		t.Fatalf("clean shutdown returned %v", err)
+	}
+	ts := startServer(t, nil, "-db", db, "-bcrypt-cost", strconv.Itoa(bcrypt.MinCost+1))
+	users := newSQLiteUsers(openTestDB(t, db), slog.New(slog.DiscardHandler))
+	storedCost := func() int { return must(bcrypt.Cost(must(users.FindUser(t.Context(), "alice")).Hash)) }
+
+	wantStatus(t, newClient(t, ts).login("alice", "not-wonderland"), http.StatusUnauthorized)
+	if got := storedCost(); got != bcrypt.MinCost {
+		t.Fatalf("after a failed login the stored cost is %d, want %d as before", got, bcrypt.MinCost)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+	if got := storedCost(); got != bcrypt.MinCost+1 {
+		t.Fatalf("after a login at -bcrypt-cost %d the stored cost is %d", bcrypt.MinCost+1, got)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
 }
 
 // Go's cookie jar, like a browser, keeps the Secure __Host-session cookie

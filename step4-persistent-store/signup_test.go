@@ -189,3 +189,27 @@ func TestSignupPage(t *testing.T) {
 		t.Errorf("the taken-name page does not say so next to the username:\n%s", taken.Body)
 	}
 }
+
+// A JSON password is read byte for byte or not at all. Go's decoder alone
+// turns bytes that are not UTF-8 into U+FFFD, so that p\xe4ssword,
+// p\xf6ssword and p\ufffdssword were one password (issue 12): now the first
+// two are refused, and the third is a password of its own.
+func TestPasswordBytesAreNotReplaced(t *testing.T) {
+	ts := startServer(t, nil)
+	post := func(path, password string) response {
+		t.Helper()
+		body := `{"username":"alice","password":"` + password + `"}` // raw bytes: json.Marshal would replace them
+		return newClient(t, ts).do("POST", path, strings.NewReader(body), map[string]string{"Content-Type": "application/json", "Accept": "application/json"})
+	}
+	wantStatus(t, post("/signup", "p\xe4ssword-123"), http.StatusBadRequest)
+	wantStatus(t, post("/login", "p\xf6ssword-123"), http.StatusBadRequest)
+	wantStatus(t, post("/login", "p\ufffdssword-123"), http.StatusUnauthorized)
+
+	wantStatus(t, post("/signup", "p\ufffdssword-123"), http.StatusCreated)
+	for _, other := range []string{"p\xe4ssword-123", "p\xf6ssword-123", "p\xef\xbf\xbdssword-123\xff"} {
+		if r := post("/login", other); r.StatusCode == http.StatusOK {
+			t.Errorf("signed up with p\\ufffdssword-123; login with %q answered 200", other)
+		}
+	}
+	wantStatus(t, post("/login", "p\ufffdssword-123"), http.StatusOK)
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -54,6 +55,10 @@ func idHash(id string) []byte {
 	sum := sha256.Sum256([]byte(id))
 	return sum[:]
 }
+
+// sessionHandle is the handle of a session (see sessionInfo): the key of its
+// row, in hex.
+func sessionHandle(id string) string { return hex.EncodeToString(idHash(id)) }
 
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
@@ -244,7 +249,7 @@ func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	now := st.now()
 	rows, err := st.db.read.QueryContext(ctx,
-		`SELECT id_hash = ?3, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent
+		`SELECT id_hash, id_hash = ?3, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent
 		FROM sessions WHERE user = ?1 AND idle_expires_at > ?2 AND absolute_expires_at > ?2
 		ORDER BY id_hash = ?3 DESC, last_seen DESC, created_at DESC`, user, now.UnixMilli(), idHash(currentID))
 	if err != nil {
@@ -254,17 +259,19 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 	var list []sessionInfo
 	for rows.Next() {
 		var (
+			key                               []byte
 			current                           bool
 			created, lastSeen, idle, absolute int64
 			agent                             string
 		)
-		if err := rows.Scan(&current, &created, &lastSeen, &idle, &absolute, &agent); err != nil {
+		if err := rows.Scan(&key, &current, &created, &lastSeen, &idle, &absolute, &agent); err != nil {
 			return nil, failed(ctx, st.logger, "list sessions", err)
 		}
 		row := sessionRow{created: time.UnixMilli(created), lastSeen: time.UnixMilli(lastSeen),
 			idle: time.UnixMilli(idle), absolute: time.UnixMilli(absolute)}
 		if expires := row.expiresAt(st.life); now.Before(expires) {
 			list = append(list, sessionInfo{
+				Handle:    hex.EncodeToString(key),
 				Created:   row.created,
 				LastSeen:  row.lastSeen,
 				Expires:   expires,
@@ -277,6 +284,24 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 		return nil, failed(ctx, st.logger, "list sessions", err)
 	}
 	return list, nil
+}
+
+// DeleteUserSession deletes the session of user whose handle is handle, in
+// one statement that checks whose it is.
+func (st *SQLiteStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
+	key, err := hex.DecodeString(handle)
+	if err != nil || len(key) != sha256.Size {
+		return false, nil // not a handle: no session has it
+	}
+	res, err := st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ? AND user = ?`, key, user)
+	if err != nil {
+		return false, failed(ctx, st.logger, "delete a session of the user", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, failed(ctx, st.logger, "delete a session of the user", err)
+	}
+	return n > 0, nil
 }
 
 // DeleteUserSessions deletes every session of user except the one whose id is

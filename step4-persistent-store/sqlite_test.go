@@ -338,6 +338,25 @@ func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
 		t.Fatalf("times of a listed session: %+v", list[1])
 	}
 
+	// One, by its handle: only the user's own.
+	laptopHandle := sessionHandle(must(st.Get(requestWith(laptop), cookieName)).ID)
+	if list[1].Handle != laptopHandle || list[0].Handle != sessionHandle(current.ID) {
+		t.Fatalf("handles %q, %q: want the sessions' (%q, %q)", list[0].Handle, list[1].Handle, sessionHandle(current.ID), laptopHandle)
+	}
+	bobsHandle := sessionHandle(must(st.Get(requestWith(bobs), cookieName)).ID)
+	if found := must(st.DeleteUserSession(t.Context(), "alice", bobsHandle)); found {
+		t.Fatal("alice deleted bob's session by its handle")
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); !found {
+		t.Fatal("DeleteUserSession did not find the laptop's session")
+	}
+	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {
+		t.Fatal("the laptop's session survived DeleteUserSession")
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); found {
+		t.Fatal("DeleteUserSession found a session it had deleted")
+	}
+
 	// Everything but the current one.
 	must0(t, st.DeleteUserSessions(t.Context(), "alice", current.ID))
 	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {
@@ -374,12 +393,19 @@ func TestSQLiteUsers(t *testing.T) {
 	if _, err := users.FindUser(ctx, "mallory"); !errors.Is(err, errNoUser) {
 		t.Errorf("FindUser(unknown) = %v, want errNoUser", err)
 	}
-	must0(t, users.SetPassword(ctx, "alice", []byte("hash-3")))
+	must0(t, users.SetPassword(ctx, "alice", []byte("hash-1"), []byte("hash-3")))
 	if u := must(users.FindUser(ctx, "alice")); string(u.Hash) != "hash-3" {
 		t.Errorf("after SetPassword the hash is %q", u.Hash)
 	}
-	if err := users.SetPassword(ctx, "mallory", []byte("x")); !errors.Is(err, errNoUser) {
-		t.Errorf("SetPassword(unknown) = %v, want errNoUser", err)
+	// Only over the hash the caller checked: a second change from hash-1 loses.
+	if err := users.SetPassword(ctx, "alice", []byte("hash-1"), []byte("hash-4")); !errors.Is(err, errPasswordChanged) {
+		t.Errorf("SetPassword over a hash that is gone = %v, want errPasswordChanged", err)
+	}
+	if u := must(users.FindUser(ctx, "alice")); string(u.Hash) != "hash-3" {
+		t.Errorf("a SetPassword that lost wrote the hash %q", u.Hash)
+	}
+	if err := users.SetPassword(ctx, "mallory", []byte("x"), []byte("y")); !errors.Is(err, errPasswordChanged) {
+		t.Errorf("SetPassword(unknown) = %v, want errPasswordChanged", err)
 	}
 }
 

@@ -31,7 +31,7 @@ done <<'WALK'
 curl -s -c jar -b jar -A 'Laptop/1.0' -H 'Content-Type: application/json' -d '{"username":"'$alice'","password":"wonderland"}' $BASE/signup
 curl -s -c phone -b phone -A 'Phone/1.0' -H 'Content-Type: application/json' -d '{"username":"'$alice'","password":"wonderland"}' $BASE/login
 
-# alice's sessions, as the laptop sees them: when, where, which one is this. No ids.
+# alice's sessions, as the laptop sees them: when, where, which one is this; a handle, never an id.
 curl -s -b jar -H 'Accept: application/json' $BASE/sessions
 
 # The phone is lost. From the laptop, change the password: every other session ends, this one gets a new id.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +101,91 @@ func TestSessionsListShowsNoID(t *testing.T) {
 		if strings.Contains(body, id) || strings.Contains(body, c.sessionCookie()) {
 			t.Errorf("/sessions (%s) shows the session id:\n%s", accept, body)
 		}
+	}
+}
+
+// sessionHandles is what /sessions shows c: the handle of each session, by
+// its user agent.
+func sessionHandles(t *testing.T, c *client) map[string]string {
+	t.Helper()
+	r := c.get("/sessions")
+	wantStatus(t, r, http.StatusOK)
+	handles := map[string]string{}
+	for _, item := range r.json(t)["sessions"].([]any) {
+		s := item.(map[string]any)
+		id, _ := s["id"].(string)
+		if id == "" {
+			t.Fatalf("/sessions shows a session without an id: %s", r.Body)
+		}
+		handles[s["user_agent"].(string)] = id
+	}
+	return handles
+}
+
+// POST /sessions/revoke ends one chosen session of the user (issue 12: the
+// only remedy was ending all of them): another browser's, whose cookie then
+// gets 401; never another user's (404); this browser's own is a logout.
+func TestRevokeOneSession(t *testing.T) {
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	laptop := signInFrom(t, ts, "alice", "wonderland", "Laptop/1.0")
+	phone := signInFrom(t, ts, "alice", "wonderland", "Phone/1.0")
+	tablet := signInFrom(t, ts, "alice", "wonderland", "Tablet/1.0")
+	bob := signInFrom(t, ts, "bob", "the-builder", "Bob/1.0")
+	handles := sessionHandles(t, laptop)
+	revoke := func(c *client, handle string) response {
+		t.Helper()
+		return c.postJSON("/sessions/revoke", map[string]string{"id": handle})
+	}
+
+	// The handle is no cookie.
+	thief := newClient(t, ts)
+	thief.setSessionCookie(handles["Phone/1.0"])
+	if got := thief.whoami(); got != "" {
+		t.Fatalf("a handle from /sessions, sent as the cookie, signs in as %q", got)
+	}
+
+	wantStatus(t, revoke(laptop, handles["Phone/1.0"]), http.StatusOK)
+	if got := phone.whoami(); got != "" {
+		t.Errorf("the revoked phone is still signed in as %q", got)
+	}
+	if _, listed := sessionHandles(t, laptop)["Phone/1.0"]; listed {
+		t.Error("/sessions still lists the revoked session")
+	}
+	wantStatus(t, revoke(laptop, handles["Phone/1.0"]), http.StatusNotFound)
+
+	// Another user's session, or no session at all: 404, and nothing ends.
+	bobs := sessionHandles(t, bob)["Bob/1.0"]
+	for _, handle := range []string{bobs, "", "not-a-handle", strings.Repeat("0", 64), laptop.sessionCookie()} {
+		if r := revoke(laptop, handle); r.StatusCode != http.StatusNotFound {
+			t.Errorf("revoke %q: %d, want 404\n%s", handle, r.StatusCode, r.Body)
+		}
+	}
+	if bob.whoami() != "bob" || tablet.whoami() != "alice" || laptop.whoami() != "alice" {
+		t.Fatal("a refused revoke signed a session out")
+	}
+	wantStatus(t, revoke(newClient(t, ts), handles["Tablet/1.0"]), http.StatusUnauthorized)
+
+	// From the sessions page: a form per session, back to the page.
+	page := laptop.do("GET", "/sessions", nil, map[string]string{"Accept": "text/html"})
+	if !strings.Contains(page.Body, `action="/sessions/revoke"`) || !strings.Contains(page.Body, `value="`+handles["Tablet/1.0"]+`"`) {
+		t.Errorf("the sessions page has no revoke form for the tablet:\n%s", page.Body)
+	}
+	r := laptop.postForm("/sessions/revoke", url.Values{"id": {handles["Tablet/1.0"]}})
+	wantStatus(t, r, http.StatusSeeOther)
+	if r.Header.Get("Location") != "/sessions" || tablet.whoami() != "" {
+		t.Errorf("form revoke: Location %q, tablet still signed in: %v", r.Header.Get("Location"), tablet.whoami() != "")
+	}
+
+	// This browser's own session: a logout.
+	r = revoke(laptop, handles["Laptop/1.0"])
+	wantStatus(t, r, http.StatusOK)
+	wantCookieForgotten(t, r.Response, "revoking this browser's session")
+	if got := laptop.whoami(); got != "" {
+		t.Errorf("after revoking its own session the laptop is signed in as %q", got)
+	}
+	if got := bob.whoami(); got != "bob" {
+		t.Errorf("alice's revokes signed bob out (/me = %q)", got)
 	}
 }
 
@@ -260,6 +346,110 @@ func TestPasswordChangeIsThrottled(t *testing.T) {
 	}
 }
 
+// pausePoint holds one login or password change right after its password
+// check, the dangerous point of both, while the test runs another request.
+type pausePoint struct {
+	armed            atomic.Bool
+	reached, release chan struct{}
+}
+
+// pauseAfterPasswordCheck installs the pause point; call it before starting
+// the server. Nothing waits until the test arms it: then the next request to
+// get past a password check closes reached and waits for release.
+func pauseAfterPasswordCheck(t *testing.T) *pausePoint {
+	p := &pausePoint{reached: make(chan struct{}), release: make(chan struct{})}
+	testHookPasswordChecked = func() {
+		if p.armed.CompareAndSwap(true, false) {
+			close(p.reached)
+			select {
+			case <-p.release:
+			case <-time.After(10 * time.Second): // a failed test never holds the server for good
+			}
+		}
+	}
+	t.Cleanup(func() { testHookPasswordChecked = nil })
+	return p
+}
+
+// within waits for what ch delivers, or fails the test after 10 seconds.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10s for %s", what)
+		panic("unreachable")
+	}
+}
+
+// A login that checked the old password and finishes after a password
+// change has ended the user's other sessions gets no session (issue 12: an
+// attacker looping logins with a stolen password, while the owner changed
+// it, kept one).
+func TestLoginRacingPasswordChangeGetsNoSession(t *testing.T) {
+	pause := pauseAfterPasswordCheck(t)
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	owner := signInFrom(t, ts, "alice", "wonderland", "Owner")
+
+	thief := newClient(t, ts)
+	pause.armed.Store(true)
+	done := make(chan response, 1)
+	go func() { done <- thief.login("alice", "wonderland") }()
+	within(t, pause.reached, "the thief's login to check the password")
+	wantStatus(t, owner.changePassword("wonderland", "looking-glass"), http.StatusOK)
+	close(pause.release)
+	r := within(t, done, "the paused login to finish")
+
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the login that checked the old password answered %d after the change, want 401\n%s", r.StatusCode, r.Body)
+	}
+	if got := thief.whoami(); got != "" {
+		t.Fatalf("the login that checked the old password is signed in as %q after the change", got)
+	}
+	if list := owner.get("/sessions").json(t)["sessions"].([]any); len(list) != 1 {
+		t.Errorf("alice has %d sessions, want 1: the owner's", len(list))
+	}
+	if got := owner.whoami(); got != "alice" {
+		t.Errorf("the owner is signed in as %q, want alice", got)
+	}
+}
+
+// Two password changes checked against the same old password: one wins,
+// the other gets 401, and only the winner's password works (issue 12: both
+// succeeded, and the last write won).
+func TestConcurrentPasswordChangesOneWins(t *testing.T) {
+	pause := pauseAfterPasswordCheck(t)
+	ts := startServer(t, nil)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+
+	pause.armed.Store(true)
+	done := make(chan response, 1)
+	go func() { done <- a.changePassword("wonderland", "from-a-to-z") }()
+	within(t, pause.reached, "A's change to check the password")
+	wantStatus(t, b.changePassword("wonderland", "from-b-to-y"), http.StatusOK)
+	close(pause.release)
+	r := within(t, done, "A's change to finish")
+
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the second change answered %d, want 401\n%s", r.StatusCode, r.Body)
+	}
+	for password, want := range map[string]int{"wonderland": 401, "from-a-to-z": 401, "from-b-to-y": 200} {
+		if got := newClient(t, ts).login("alice", password).StatusCode; got != want {
+			t.Errorf("login with %q: %d, want %d", password, got, want)
+		}
+	}
+	if got := a.whoami(); got != "" {
+		t.Errorf("A, whose change lost, is still signed in as %q", got)
+	}
+	if got := b.whoami(); got != "alice" {
+		t.Errorf("B, whose change won, is signed in as %q, want alice", got)
+	}
+}
+
 // overlapStore pauses a GET /visits between reading its session and saving
 // it, so that a test can make another request in between. Everything else
 // goes to the real store.
@@ -338,8 +528,8 @@ func TestOverlappingRequestsDoNotResurrect(t *testing.T) {
 	}
 }
 
-// A page on another site cannot make the browser sign out everywhere or
-// change the password (CSRF): 403, and nothing changes.
+// A page on another site cannot make the browser sign out everywhere, revoke
+// a session or change the password (CSRF): 403, and nothing changes.
 func TestAccountRoutesRefuseCrossOrigin(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)
@@ -347,6 +537,8 @@ func TestAccountRoutesRefuseCrossOrigin(t *testing.T) {
 	b := signInFrom(t, ts, "alice", "wonderland", "B")
 	cross := map[string]string{"Content-Type": "application/json", "Accept": "application/json", "Sec-Fetch-Site": "cross-site"}
 	wantStatus(t, a.do("POST", "/logout-all", nil, cross), http.StatusForbidden)
+	revoke := `{"id":"` + sessionHandles(t, a)["B"] + `"}`
+	wantStatus(t, a.do("POST", "/sessions/revoke", strings.NewReader(revoke), cross), http.StatusForbidden)
 	body := `{"current_password":"wonderland","new_password":"looking-glass"}`
 	wantStatus(t, a.do("POST", "/password", strings.NewReader(body), cross), http.StatusForbidden)
 	if a.whoami() != "alice" || b.whoami() != "alice" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -9,12 +10,18 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // loginFailed is the one answer to every failed login: wrong password,
 // unknown user, missing field. Different messages would tell an attacker
 // which usernames exist.
 const loginFailed = "invalid username or password"
+
+// testHookPasswordChecked, when a test sets it, runs in login and password
+// change right after the password was found right: a race test pauses one
+// request there, and runs another in between. Nil in production.
+var testHookPasswordChecked func()
 
 // handleHome shows the login form, or who is signed in.
 func handleHome(store sessionStore) http.Handler {
@@ -100,8 +107,29 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 			return
 		}
 		throttle.succeeded(key)
-		if err := signIn(w, r, store, username); err != nil {
+		if testHookPasswordChecked != nil {
+			testHookPasswordChecked()
+		}
+		u.Hash = rehash(r.Context(), users, hasher, username, u.Hash, creds.Password)
+		s, err := signIn(w, r, store, username)
+		if err != nil {
 			storeFailed(w, r)
+			return
+		}
+		// A password change since the check has ended the user's sessions,
+		// but not this one if it was made after: so look at the hash again,
+		// now that the session exists, and take the sign-in back if it moved.
+		if now, err := users.FindUser(r.Context(), username); err != nil || !bytes.Equal(now.Hash, u.Hash) {
+			w.Header().Del("Set-Cookie")
+			s.Options.MaxAge = -1
+			switch {
+			case s.Save(r, w) != nil:
+				storeFailed(w, r)
+			case err != nil:
+				usersFailed(w, r)
+			default:
+				loginFailure(w, r)
+			}
 			return
 		}
 		if wantsJSON(r, apiByDefault(r)) {
@@ -112,24 +140,44 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 	})
 }
 
-// signIn puts username in the request's session, under a new id. A request
-// whose client has gone, or that is past its deadline, gets no session:
-// nobody would receive its cookie.
-func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) error {
+// rehash gives a user whose hash has another cost than -bcrypt-cost (which
+// was raised, say, since they signed up) a new hash at that cost, made from
+// the password the login has just checked, and returns the hash now stored.
+// It never fails a login: when hashing or storing fails (the user store logs
+// why), the old hash stays, and the next login tries again.
+func rehash(ctx context.Context, users userStore, hasher *hasher, username string, old []byte, password string) []byte {
+	if cost, err := bcrypt.Cost(old); err != nil || cost == hasher.cost {
+		return old
+	}
+	hash, err := hasher.Hash(ctx, password)
+	if err != nil {
+		return old
+	}
+	// Only over the hash that was checked, as a password change does.
+	if err := users.SetPassword(ctx, username, old, hash); err != nil {
+		return old
+	}
+	return hash
+}
+
+// signIn puts username in the request's session, under a new id, and
+// returns the session. A request whose client has gone, or that is past its
+// deadline, gets no session: nobody would receive its cookie.
+func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) (*sessions.Session, error) {
 	if err := r.Context().Err(); err != nil {
-		return err
+		return nil, err
 	}
 	s, err := store.Get(r, cookieName)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A new id at every login: an id that someone planted in this browser
 	// before (session fixation) is worth nothing after it.
 	if err := store.RenewID(r, s); err != nil {
-		return err
+		return nil, err
 	}
 	s.Values[userKey] = username
-	return s.Save(r, w)
+	return s, s.Save(r, w)
 }
 
 func loginFailure(w http.ResponseWriter, r *http.Request) {
@@ -216,7 +264,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			usersFailed(w, r)
 			return
 		}
-		if err := signIn(w, r, store, username); err != nil {
+		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -291,6 +339,7 @@ type sessionsResponse struct {
 
 // sessionResponse is one session in it.
 type sessionResponse struct {
+	ID        string `json:"id"` // the handle, for /sessions/revoke
 	CreatedAt string `json:"created_at"`
 	LastSeen  string `json:"last_seen"`
 	ExpiresAt string `json:"expires_at"`
@@ -299,8 +348,8 @@ type sessionResponse struct {
 }
 
 // handleSessions lists the signed-in user's sessions: when each began, when
-// it was last used, in which browser, and which one is this. Never an id:
-// the list is something to look at, not a way to take over a session.
+// it was last used, in which browser, and which one is this. Never an id,
+// only a handle: the list is a way to end a session, not to take one over.
 func handleSessions(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, user, ok := signedIn(w, r, store)
@@ -316,6 +365,7 @@ func handleSessions(store sessionStore) http.Handler {
 			resp := sessionsResponse{User: user, Sessions: make([]sessionResponse, 0, len(list))}
 			for _, si := range list {
 				resp.Sessions = append(resp.Sessions, sessionResponse{
+					ID:        si.Handle,
 					CreatedAt: si.Created.UTC().Format(time.RFC3339),
 					LastSeen:  si.LastSeen.UTC().Format(time.RFC3339),
 					ExpiresAt: si.Expires.UTC().Format(time.RFC3339),
@@ -327,6 +377,42 @@ func handleSessions(store sessionStore) http.Handler {
 			return
 		}
 		render(w, http.StatusOK, "sessions.html", page{Title: "Your sessions", User: user, Sessions: list})
+	})
+}
+
+// handleRevoke ends one session of the signed-in user, named by its handle
+// from /sessions: a lost phone, a computer left signed in. Only the user's
+// own sessions: another user's handle is 404, as an unknown one. Ending
+// this browser's own session is a logout.
+func handleRevoke(store sessionStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var handle string
+		if err := readBody(r, map[string]any{"id": &handle}); err != nil {
+			badRequest(w, r, err)
+			return
+		}
+		s, user, ok := signedIn(w, r, store)
+		if !ok {
+			return
+		}
+		if handle == sessionHandle(s.ID) {
+			handleLogout(store).ServeHTTP(w, r)
+			return
+		}
+		found, err := store.DeleteUserSession(r.Context(), user, handle)
+		if err != nil {
+			storeFailed(w, r)
+			return
+		}
+		if !found {
+			writeError(w, r, http.StatusNotFound, "you have no such session")
+			return
+		}
+		if wantsJSON(r, apiByDefault(r)) {
+			writeJSON(w, http.StatusOK, map[string]string{"user": user})
+			return
+		}
+		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 	})
 }
 
@@ -390,13 +476,21 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			return
 		}
 		throttle.succeeded(key)
+		if testHookPasswordChecked != nil {
+			testHookPasswordChecked()
+		}
 
 		hash, err := hasher.Hash(r.Context(), change.New)
 		if err != nil {
 			hashingFailed(w, r)
 			return
 		}
-		if err := users.SetPassword(r.Context(), username, hash); err != nil {
+		// Only over the hash that was checked: of two changes checked against
+		// the same old password, the second finds it gone, and gets 401.
+		if err := users.SetPassword(r.Context(), username, u.Hash, hash); errors.Is(err, errPasswordChanged) {
+			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
+			return
+		} else if err != nil {
 			usersFailed(w, r)
 			return
 		}
@@ -440,26 +534,36 @@ func passwordFailure(w http.ResponseWriter, r *http.Request, status int, user st
 }
 
 // handleLogout deletes the session on the server, so that a copy of the
-// cookie is worth nothing, and tells the browser to drop its cookies.
+// cookie is worth nothing, and tells the browser to drop its cookies. When
+// the store fails, the answer is 503, and the browser is told all the same:
+// whoever signs out on a shared computer must not stay signed in there.
 func handleLogout(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
-		if err := s.Save(r, w); err != nil {
-			storeFailed(w, r)
-			return
-		}
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
+		s, err := store.Get(r, cookieName)
+		if err == nil {
+			s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
+			err = s.Save(r, w)
+		}
+		if err != nil {
+			expireCookie(w, r, store)
+			storeFailed(w, r)
+			return
+		}
 		if wantsJSON(r, apiByDefault(r)) {
 			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
 			return
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+}
+
+// expireCookie tells the browser to drop the session cookie, without the
+// store: a session that was never stored has nothing to delete there.
+func expireCookie(w http.ResponseWriter, r *http.Request, store sessionStore) {
+	s, _ := store.New(r, cookieName)
+	s.Options.MaxAge = -1
+	s.Save(r, w) // no id: only the cookie is expired, and that cannot fail
 }
 
 // handleLogoutAll signs the user out everywhere: every session of theirs is

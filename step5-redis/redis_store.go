@@ -249,6 +249,10 @@ func idHash(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// sessionHandle is the handle of a session (see sessionInfo): the hash in
+// its key's name.
+func sessionHandle(id string) string { return idHash(id) }
+
 func (st *RedisStore) sessionKey(hash string) string { return st.prefix + "session:" + hash }
 func (st *RedisStore) userSetKey(user string) string { return st.prefix + "user:{" + user + "}" }
 func (st *RedisStore) epochKey(user string) string   { return st.prefix + "epoch:{" + user + "}" }
@@ -473,6 +477,13 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
 return 1`)
 
+	// revokeScript deletes a session if it is the user's, and says whether it
+	// did. KEYS[1]: the session; ARGV[1]: the user.
+	revokeScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`)
+
 	// anonymousScript counts a new anonymous session in the window that the
 	// first of them opened, and returns the count. KEYS[1]: the counter;
 	// ARGV[1]: the window (ms).
@@ -687,6 +698,7 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 		}
 		if expires := st.expiresAt(rec); now.Before(expires) && rec.epoch == userEpoch {
 			list = append(list, sessionInfo{
+				Handle:    hash,
 				Created:   rec.created,
 				LastSeen:  rec.lastSeen,
 				Expires:   expires,
@@ -714,6 +726,26 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 		}
 	})
 	return list, nil
+}
+
+// DeleteUserSession deletes the session of user whose handle is handle: a
+// script checks whose it is and deletes it in one step; then the session
+// leaves the user's set (another slot, so another command: if it fails, the
+// member lists nothing, and goes once its deadline has passed).
+func (st *RedisStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
+	if len(handle) != 2*sha256.Size || strings.Trim(handle, "0123456789abcdef") != "" {
+		return false, nil // not a handle: no session has it
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	deleted, err := revokeScript.Run(ctx, st.client, []string{st.sessionKey(handle)}, user).Bool()
+	if err != nil {
+		return false, st.failed(ctx, "delete a session of the user", err)
+	}
+	if err := st.client.ZRem(ctx, st.userSetKey(user), handle).Err(); err != nil {
+		return false, st.failed(ctx, "delete a session of the user", err)
+	}
+	return deleted, nil
 }
 
 // DeleteUserSessions deletes every session of user except the one whose id is

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -493,6 +495,28 @@ func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
 		t.Fatalf("times of a listed session: %+v", list[1])
 	}
 
+	// One, by its handle: only the user's own.
+	laptopHandle := sessionHandle(must(st.Get(requestWith(laptop), cookieName)).ID)
+	if list[1].Handle != laptopHandle || list[0].Handle != sessionHandle(current.ID) {
+		t.Fatalf("handles %q, %q: want the sessions' (%q, %q)", list[0].Handle, list[1].Handle, sessionHandle(current.ID), laptopHandle)
+	}
+	bobsHandle := sessionHandle(must(st.Get(requestWith(bobs), cookieName)).ID)
+	if found := must(st.DeleteUserSession(t.Context(), "alice", bobsHandle)); found {
+		t.Fatal("alice deleted bob's session by its handle")
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); !found {
+		t.Fatal("DeleteUserSession did not find the laptop's session")
+	}
+	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {
+		t.Fatal("the laptop's session survived DeleteUserSession")
+	}
+	if err := st.client.ZScore(t.Context(), st.userSetKey("alice"), laptopHandle).Err(); !errors.Is(err, redis.Nil) {
+		t.Errorf("the revoked session is still in alice's set (ZSCORE: %v)", err)
+	}
+	if found := must(st.DeleteUserSession(t.Context(), "alice", laptopHandle)); found {
+		t.Fatal("DeleteUserSession found a session it had deleted")
+	}
+
 	// Everything but the current one.
 	must0(t, st.DeleteUserSessions(t.Context(), "alice", current.ID))
 	if s := must(st.Get(requestWith(laptop), cookieName)); !s.IsNew {
@@ -839,8 +863,7 @@ func TestRedisDownFailsClosed(t *testing.T) {
 		{"POST", "/login", map[string]string{"username": "alice", "password": "wonderland"}},
 		{"POST", "/signup", map[string]string{"username": "dave", "password": "dave-password"}},
 		{"POST", "/password", map[string]string{"current_password": "wonderland", "new_password": "looking-glass"}},
-		{"POST", "/logout", nil},
-		{"POST", "/logout-all", nil},
+		{"POST", "/logout-all", nil}, // /logout: TestLogoutWithRedisDown
 		{"GET", "/healthz", nil},
 	} {
 		var r response
@@ -875,6 +898,32 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	wantStatus(t, c.login("alice", "wonderland"), http.StatusOK)
 	if got := c.whoami(); got != "alice" {
 		t.Fatalf("a fresh login after Redis came back: /me = %q", got)
+	}
+}
+
+// Logout with Redis down: 503, and the browser forgets the cookie all the
+// same, for JSON and a form alike (issue 12: it kept the cookie, and was
+// signed in again once Redis was back).
+func TestLogoutWithRedisDown(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	ts := startServer(t, nil, "-db", db)
+	signUpUsers(t, ts)
+	api, browser := newClient(t, ts), newClient(t, ts)
+	wantStatus(t, api.login("alice", "wonderland"), http.StatusOK)
+	wantStatus(t, browser.login("bob", "the-builder"), http.StatusOK)
+	redisOf(t, db).stop()
+
+	for name, r := range map[string]response{
+		"JSON": api.do("POST", "/logout", nil, jsonHeaders),
+		"form": browser.postForm("/logout", url.Values{}),
+	} {
+		wantStatus(t, r, http.StatusServiceUnavailable)
+		wantCookieForgotten(t, r.Response, name+" logout with Redis down")
+	}
+	for name, c := range map[string]*client{"alice's client": api, "bob's browser": browser} {
+		if c.sessionCookie() != "" {
+			t.Errorf("%s still holds its session cookie after a logout with Redis down", name)
+		}
 	}
 }
 

@@ -173,6 +173,7 @@ const (
 func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store, users, hasher, throttle, db)
+	r.Use(requireBodyType) // on the routes only: a wrong path or method is 404 or 405 first
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "page not found")
 	})

@@ -43,7 +43,8 @@ const (
 //   - a read does not write, except to push the idle deadline out, at most
 //     once per touch interval;
 //   - Save of an existing session updates it and never brings back a deleted
-//     one; Options.MaxAge < 0 (gorilla's convention) deletes it instead.
+//     one; Options.MaxAge < 0 (gorilla's convention) deletes it instead,
+//     and expires its cookie (only that, for a session not stored yet).
 type sessionStore interface {
 	sessions.Store
 	// RenewID deletes the session from the store and forgets its id, so that
@@ -54,6 +55,9 @@ type sessionStore interface {
 	// UserSessions lists the live sessions of user; currentID, the id of the
 	// asking request's session, marks which one is current.
 	UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error)
+	// DeleteUserSession deletes the session of user whose handle (see
+	// sessionInfo) is handle, and says whether there was one.
+	DeleteUserSession(ctx context.Context, user, handle string) (bool, error)
 	// DeleteUserSessions deletes every session of user but the one whose id
 	// is exceptID ("" deletes them all).
 	DeleteUserSessions(ctx context.Context, user, exceptID string) error
@@ -62,7 +66,11 @@ type sessionStore interface {
 }
 
 // sessionInfo is what a user may see of one of their sessions: never its id.
+// Handle names the session (to revoke it) and opens nothing: it is the hash
+// the store keys the session by (sessionHandle), and nobody can turn a hash
+// back into the id that a cookie must carry.
 type sessionInfo struct {
+	Handle    string
 	Created   time.Time
 	LastSeen  time.Time
 	Expires   time.Time

@@ -242,12 +242,19 @@ func TestSQLiteUsers(t *testing.T) {
 	if _, err := users.FindUser(ctx, "mallory"); !errors.Is(err, errNoUser) {
 		t.Errorf("FindUser(unknown) = %v, want errNoUser", err)
 	}
-	must0(t, users.SetPassword(ctx, "alice", []byte("hash-3")))
+	must0(t, users.SetPassword(ctx, "alice", []byte("hash-1"), []byte("hash-3")))
 	if u := must(users.FindUser(ctx, "alice")); string(u.Hash) != "hash-3" {
 		t.Errorf("after SetPassword the hash is %q", u.Hash)
 	}
-	if err := users.SetPassword(ctx, "mallory", []byte("x")); !errors.Is(err, errNoUser) {
-		t.Errorf("SetPassword(unknown) = %v, want errNoUser", err)
+	// Only over the hash the caller checked: a second change from hash-1 loses.
+	if err := users.SetPassword(ctx, "alice", []byte("hash-1"), []byte("hash-4")); !errors.Is(err, errPasswordChanged) {
+		t.Errorf("SetPassword over a hash that is gone = %v, want errPasswordChanged", err)
+	}
+	if u := must(users.FindUser(ctx, "alice")); string(u.Hash) != "hash-3" {
+		t.Errorf("a SetPassword that lost wrote the hash %q", u.Hash)
+	}
+	if err := users.SetPassword(ctx, "mallory", []byte("x"), []byte("y")); !errors.Is(err, errPasswordChanged) {
+		t.Errorf("SetPassword(unknown) = %v, want errPasswordChanged", err)
 	}
 }
 

@@ -20,6 +20,8 @@ type user struct {
 var (
 	errUserExists = errors.New("username is taken")
 	errNoUser     = errors.New("no such user")
+	// errPasswordChanged: the hash was no longer the one the caller checked.
+	errPasswordChanged = errors.New("the password has changed meanwhile")
 )
 
 // userStore is where users live: in the SQLite file from step 4 on.
@@ -27,8 +29,9 @@ var (
 type userStore interface {
 	CreateUser(ctx context.Context, name string, hash []byte) error // errUserExists when taken
 	FindUser(ctx context.Context, name string) (user, error)        // errNoUser when unknown
-	// SetPassword replaces the password hash of a user (errNoUser when unknown).
-	SetPassword(ctx context.Context, name string, hash []byte) error
+	// SetPassword replaces the password hash of a user if it is still
+	// oldHash, the one the caller checked: errPasswordChanged if not.
+	SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error
 }
 
 // sqliteUsers keeps the users in the SQLite file, one row each: the folded
@@ -77,15 +80,17 @@ func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
 	return found, nil
 }
 
-func (u *sqliteUsers) SetPassword(ctx context.Context, name string, hash []byte) error {
-	res, err := u.db.write.ExecContext(ctx, `UPDATE users SET hash = ? WHERE name = ?`, hash, name)
+// SetPassword checks and writes in one UPDATE: two changes racing cannot
+// both find the old hash.
+func (u *sqliteUsers) SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error {
+	res, err := u.db.write.ExecContext(ctx, `UPDATE users SET hash = ? WHERE name = ? AND hash = ?`, newHash, name, oldHash)
 	if err != nil {
 		return failed(ctx, u.logger, "set password", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return failed(ctx, u.logger, "set password", err)
 	} else if n == 0 {
-		return errNoUser
+		return errPasswordChanged
 	}
 	return nil
 }
