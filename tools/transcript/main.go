@@ -179,6 +179,8 @@ func startRedis(ctx context.Context, dir string) (string, func(), error) {
 //     can check created_at against expires_at. A deleted cookie's 1970 stays;
 //   - every session cookie value becomes <cookie1>, <cookie2>... in the order
 //     they first appear: the same value the same placeholder, a new one a new;
+//   - every session handle of /sessions becomes <handle1>, <handle2>...,
+//     in the same way;
 //   - the run's id (TRY_ID, which try.sh puts in the names it signs up)
 //     becomes <id>.
 func normalise(s, addr, id string) string {
@@ -196,9 +198,21 @@ func normalise(s, addr, id string) string {
 			return name + cookies[value]
 		})
 	}
+	handles := map[string]string{}
+	s = handleRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := handleRE.FindStringSubmatch(m)
+		if handles[sub[2]] == "" {
+			handles[sub[2]] = fmt.Sprintf("<handle%d>", len(handles)+1)
+		}
+		return sub[1] + handles[sub[2]]
+	})
 	s = strings.ReplaceAll(s, id, "<id>")
 	return strings.ReplaceAll(s, strings.ToUpper(id), "<id>")
 }
+
+// handleRE finds a session handle: the "id" of a session in /sessions, or
+// the id a walkthrough posts to /sessions/revoke.
+var handleRE = regexp.MustCompile(`((?:"id":"|id=))([0-9a-f]{64})\b`)
 
 // cookieREs find a session cookie's value: in a Cookie or Set-Cookie header
 // or a JSON body, and in a curl cookie jar (name TAB value).
