@@ -34,7 +34,7 @@ func prepareUsers(ctx context.Context, o options) ([]user, error) {
 	users := make([]user, 0, o.users)
 	for i := range o.users {
 		u := user{Name: fmt.Sprintf("load%d-%d", run, i), Password: o.password, Addr: userAddr(i)}
-		status, cookie, err := post(ctx, client, o.target+"/signup", u)
+		status, cookie, err := postPatiently(ctx, client, o.target+"/signup", u)
 		if err != nil {
 			return nil, err
 		}
@@ -44,7 +44,7 @@ func prepareUsers(ctx context.Context, o options) ([]user, error) {
 			return nil, fmt.Errorf("sign up %s: 429: the server limits sign-ups per address; start it with -trust-proxy, so that each user's X-Forwarded-For counts", u.Name)
 		case http.StatusNotFound: // steps 1 and 2
 			u = demoUsers[i%len(demoUsers)]
-			status, cookie, err = post(ctx, client, o.target+"/login", u)
+			status, cookie, err = postPatiently(ctx, client, o.target+"/login", u)
 			if err != nil {
 				return nil, err
 			}
@@ -58,6 +58,24 @@ func prepareUsers(ctx context.Context, o options) ([]user, error) {
 		users = append(users, u)
 	}
 	return users, nil
+}
+
+// postPatiently is post, tried again while the server answers 503: a server
+// whose hashing is busy (a login flood runs) says so, with Retry-After, and
+// a real client waits and tries again, up to a minute.
+func postPatiently(ctx context.Context, client *http.Client, url string, u user) (int, string, error) {
+	for range 60 {
+		status, cookie, err := post(ctx, client, url, u)
+		if err != nil || status != http.StatusServiceUnavailable {
+			return status, cookie, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, "", ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return http.StatusServiceUnavailable, "", nil
 }
 
 // post sends the user's credentials as JSON and returns the status and the
