@@ -3,7 +3,7 @@
 # gofmt, go vet, go test -race and every benchmark once. Each module is
 # tested on its own (GOWORK=off, from inside its folder), as a reader who
 # copies one step out would run it. Modules are tested two at a time, each
-# into a log of its own that is printed when it ends.
+# into a log of its own; the logs are printed in order at the end.
 #
 # What the tests need besides Go and gcc (redis-server for step 5, Chromium
 # for the browser tests) is installed with apt-get when this runs as root, and
@@ -66,27 +66,25 @@ check() {
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
-declare -A running=() # pid -> module
-failed=()
-# wait_one waits for any running module, prints its log, records a failure.
-wait_one() {
-	local pid status=0
-	wait -n -p pid "${!running[@]}" || status=$?
-	local m=${running[$pid]}
-	unset "running[$pid]"
-	cat "$logs/${m//\//_}.log"
-	[ "$status" = 0 ] || failed+=("$m")
-}
+# Each module runs in the background into a log of its own and leaves its
+# exit status next to it; at most JOBS run at once. The logs are printed in
+# order once all have ended.
 start=$SECONDS
 for m in $modules; do
-	[ "${#running[@]}" -lt "$JOBS" ] || wait_one
-	check "$m" >"$logs/${m//\//_}.log" 2>&1 &
-	running[$!]=$m
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+	log="$logs/${m//\//_}"
+	(check "$m" >"$log.log" 2>&1; echo $? >"$log.rc") &
 done
-while [ "${#running[@]}" -gt 0 ]; do wait_one; done
+wait
+failed=""
+for m in $modules; do
+	log="$logs/${m//\//_}"
+	cat "$log.log"
+	[ "$(cat "$log.rc" 2>/dev/null)" = 0 ] || failed="$failed $m"
+done
 say "modules tested in $((SECONDS - start)) s"
-if [ "${#failed[@]}" -gt 0 ]; then
-	echo "FAILED: ${failed[*]}" >&2
+if [ -n "$failed" ]; then
+	echo "FAILED:$failed" >&2
 	exit 1
 fi
 
