@@ -9,7 +9,7 @@
 # for the browser tests) is installed with apt-get when this runs as root, and
 # otherwise named. With CI=true nothing may be missing: those tests fail.
 #
-#   ./test.sh           # everything (about 12 minutes on 2 cores)
+#   ./test.sh           # everything (about 14 minutes on 2 cores)
 #   JOBS=1 ./test.sh    # one module at a time
 set -euo pipefail
 cd "$(dirname "$0")"
