@@ -113,7 +113,8 @@ func (c *cell) stealRedis() (hashes [][]byte) {
 	prefix := c.redisPrefix() + "session:"
 	iter := rdb.Scan(context.Background(), 0, prefix+"*", 100).Iterator()
 	for iter.Next(context.Background()) {
-		h, err := hex.DecodeString(strings.TrimPrefix(iter.Val(), prefix))
+		key := iter.Val() // <prefix>session:<hash>, or <prefix>session:{<tag>}:<hash>
+		h, err := hex.DecodeString(key[strings.LastIndex(key, ":")+1:])
 		if err != nil {
 			c.fatalf("a session key in Redis is not hex: %v", err)
 		}

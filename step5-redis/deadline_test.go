@@ -89,7 +89,7 @@ func TestShorterFlagsShortenASession(t *testing.T) {
 	if _, exp := sessionTimes(must(restarted.Get(requestWith(ck), cookieName))); !exp.Equal(clock.t.Add(2 * time.Minute)) {
 		t.Fatalf("with -max-lifetime 20m, expires_at = %v, want 20m after sign-in", exp)
 	}
-	wantTTL(t, st.client, st.sessionKey(idHash(cookieID(t, st, ck))), 2*time.Minute)
+	wantTTL(t, st.client, st.sessionKey(cookieID(t, st, ck)), 2*time.Minute)
 }
 
 // Instances whose clocks disagree: one that is ahead (here past the
@@ -117,8 +117,8 @@ func TestClockSkewKeepsTheIndex(t *testing.T) {
 	}
 }
 
-// A session is in its user's set before it exists: a login whose set write
-// fails leaves no session and sets no cookie.
+// A session is created and listed in one script, the set first: a login
+// whose set write fails leaves no session and sets no cookie.
 func TestFailedIndexWriteLeavesNoSession(t *testing.T) {
 	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
 	// Any error will do; a key of the wrong type gives one.
@@ -135,20 +135,41 @@ func TestFailedIndexWriteLeavesNoSession(t *testing.T) {
 	}
 }
 
-// A session whose entry in its user's set was lost (a write acknowledged by
-// a master that died before its replica had it) is still ended by
-// DeleteUserSessions: the user's epoch moves on, and the session carries the
-// old one.
-func TestLostIndexWriteIsStillSignedOut(t *testing.T) {
+// A user's sessions and set share one Cluster slot: the tag in {braces},
+// which the session's id starts with. One script can therefore create and
+// list a session at once, and delete every listed one at once, so no session
+// escapes DeleteUserSessions; and a failover that loses the last writes of a
+// master loses a session and its listing together.
+func TestUserKeysShareASlot(t *testing.T) {
 	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
-	lost := newSession(t, st, map[any]any{userKey: "alice"})
+	gone := newSession(t, st, map[any]any{userKey: "alice"})
 	kept := newSession(t, st, map[any]any{userKey: "alice"})
 	other := newSession(t, st, map[any]any{userKey: "bob"})
-	must0(t, st.client.ZRem(t.Context(), st.userSetKey("alice"), idHash(cookieID(t, st, lost))).Err())
+	anon := newSession(t, st, map[any]any{visitsKey: 1})
+	tag := func(key string) string {
+		_, after, ok := strings.Cut(key, "{")
+		tag, _, closed := strings.Cut(after, "}")
+		if !ok || !closed {
+			return ""
+		}
+		return tag
+	}
+	for _, ck := range []*http.Cookie{gone, kept} {
+		id := cookieID(t, st, ck)
+		if !strings.HasPrefix(id, userTag("alice")+".") || tag(st.sessionKey(id)) != userTag("alice") {
+			t.Errorf("alice's session %q has the key %q, want alice's tag %q", id, st.sessionKey(id), userTag("alice"))
+		}
+	}
+	if tag(st.userSetKey("alice")) != userTag("alice") || tag(st.userSetKey("bob")) != userTag("bob") || userTag("alice") == userTag("bob") {
+		t.Errorf("the users' sets %q and %q do not carry their own tags", st.userSetKey("alice"), st.userSetKey("bob"))
+	}
+	if key := st.sessionKey(cookieID(t, st, anon)); tag(key) != "" {
+		t.Errorf("the anonymous session's key %q has a tag: every anonymous session would share one slot", key)
+	}
 
 	must0(t, st.DeleteUserSessions(t.Context(), "alice", cookieID(t, st, kept)))
-	if s := must(st.Get(requestWith(lost), cookieName)); !s.IsNew {
-		t.Fatal("a session missing from its user's set survived DeleteUserSessions")
+	if s := must(st.Get(requestWith(gone), cookieName)); !s.IsNew {
+		t.Fatal("DeleteUserSessions left a session of the user")
 	}
 	if s := must(st.Get(requestWith(kept), cookieName)); s.IsNew {
 		t.Fatal("DeleteUserSessions ended the session it was told to keep")

@@ -30,21 +30,26 @@ import (
 // replica) signs nobody in with what they see. Its TTL is the time left until
 // the session ends, so Redis deletes it then: there is no sweeper. A sorted
 // set per user lists the user's sessions, for "my sessions" and "sign out
-// everywhere", and a counter per user, the epoch, ends at once every session
-// issued before it last changed:
+// everywhere":
 //
-//	<prefix>session:<sha256(id), hex>  a hash: user, data, created, seen, ua,
-//	                                    deadline, idle, epoch; TTL: until the
-//	                                    earlier of its deadlines
-//	<prefix>user:{<name>}              a sorted set: the sha256(id) of each of
-//	                                    the user's sessions, scored by its
-//	                                    absolute deadline (Unix ms)
-//	<prefix>epoch:{<name>}             the user's epoch (absent: 0)
-//	<prefix>anonymous                  how many anonymous sessions this
-//	                                    idle-timeout window has created
+//	<prefix>session:<sha256(id)>          an anonymous session: a hash of
+//	                                       user (""), data, created, seen,
+//	                                       ua, deadline, idle; TTL: until the
+//	                                       earlier of its deadlines
+//	<prefix>session:{<tag>}:<sha256(id)>  a signed-in session: the same
+//	<prefix>user:{<tag>}:<name>           a sorted set: the sha256(id) of
+//	                                       each of the user's sessions,
+//	                                       scored by its absolute deadline
+//	<prefix>anonymous                     how many anonymous sessions this
+//	                                       idle-timeout window has created
 //
-// The {braces} put a user's set and epoch in the same Cluster slot, so that
-// one script can change both at once.
+// The tag is a short hash of the user's name (userTag), and a signed-in
+// session's id starts with it: "<tag>.<26 random characters>". Redis Cluster
+// places a key by the part in {braces}, so a user's sessions and set share
+// one slot, and one script writes them together: a session is created and
+// listed in one step, and "sign out everywhere" deletes every listed session
+// in one step. No session can exist that its user's set does not list, so
+// reading a session is one command, whatever failed before.
 //
 // A session keeps the deadlines it was issued with: its absolute deadline
 // and its idle timeout are stored in its hash, and a restart with other
@@ -253,10 +258,31 @@ func idHash(id string) string {
 // its key's name.
 func sessionHandle(id string) string { return idHash(id) }
 
-func (st *RedisStore) sessionKey(hash string) string { return st.prefix + "session:" + hash }
-func (st *RedisStore) userSetKey(user string) string { return st.prefix + "user:{" + user + "}" }
-func (st *RedisStore) epochKey(user string) string   { return st.prefix + "epoch:{" + user + "}" }
-func (st *RedisStore) anonymousKey() string          { return st.prefix + "anonymous" }
+// userTag is the tag of a user's keys: 4 hex digits of the SHA-256 of the
+// name. It places the keys (see RedisStore), and need not be unique: users
+// who share a tag share a slot, nothing else. It tells the cookie's holder
+// next to nothing about the name, and that holder can ask /me anyway.
+func userTag(user string) string {
+	sum := sha256.Sum256([]byte(user))
+	return hex.EncodeToString(sum[:2])
+}
+
+// sessionKey names the hash of the session whose id is id: in its user's
+// slot when the id starts with a tag, anywhere when it is anonymous.
+func (st *RedisStore) sessionKey(id string) string {
+	if tag, _, signedIn := strings.Cut(id, "."); signedIn {
+		return st.userSessionKey(tag, idHash(id))
+	}
+	return st.prefix + "session:" + idHash(id)
+}
+
+func (st *RedisStore) userSessionKey(tag, hash string) string {
+	return st.prefix + "session:{" + tag + "}:" + hash
+}
+func (st *RedisStore) userSetKey(user string) string {
+	return st.prefix + "user:{" + userTag(user) + "}:" + user
+}
+func (st *RedisStore) anonymousKey() string { return st.prefix + "anonymous" }
 
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
@@ -308,9 +334,8 @@ func (st *RedisStore) New(r *http.Request, name string) (*sessions.Session, erro
 }
 
 // Get returns the session named by the request's cookie, or a new one when
-// there is no cookie or it names no live session. It is one HGETALL (and a
-// GET of the user's epoch for a signed-in session), and a write only when
-// the idle deadline is due to be pushed out. When Redis fails it returns the
+// there is no cookie or it names no live session. It is one HGETALL, and a
+// write only when the idle deadline is due to be pushed out. When Redis fails it returns the
 // error and no session at all: nobody is anonymous by mistake.
 func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, error) {
 	s := st.cookies.newSession(st, name)
@@ -320,9 +345,9 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
 	defer cancel()
-	now, hash := st.now(), idHash(id)
+	now, key := st.now(), st.sessionKey(id)
 
-	fields, err := st.client.HGetAll(ctx, st.sessionKey(hash)).Result()
+	fields, err := st.client.HGetAll(ctx, key).Result()
 	if err != nil {
 		return nil, st.failed(ctx, "read session", err)
 	}
@@ -341,19 +366,8 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	if !now.Before(st.expiresAt(rec)) {
 		return s, nil
 	}
-	if rec.user != "" {
-		// Sign-out-everywhere moved the user's epoch on: a session issued
-		// before it has ended, even one its user's set lost track of.
-		epoch, err := st.client.Get(ctx, st.epochKey(rec.user)).Int64()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, st.failed(ctx, "read the user's epoch", err)
-		}
-		if epoch != rec.epoch {
-			return s, nil
-		}
-	}
 	if r.Method != http.MethodHead && now.Sub(rec.lastSeen) >= st.life.touchEvery { // HEAD changes nothing
-		_, found, err := st.update(ctx, hash, now, "seen", now.UnixMilli())
+		_, found, err := st.update(ctx, key, rec.user, now, "seen", now.UnixMilli())
 		if err != nil {
 			return nil, st.failed(ctx, "touch session", err)
 		}
@@ -386,14 +400,13 @@ type record struct {
 	created, lastSeen time.Time
 	deadline          time.Time     // absolute, as issued
 	idle              time.Duration // the idle timeout, as issued
-	epoch             int64         // the user's epoch when issued
 	userAgent         string
 }
 
 func decodeRecord(fields map[string]string) (record, error) {
-	var ms [5]int64
+	var ms [4]int64
 	var errs []error
-	for i, name := range []string{"created", "seen", "deadline", "idle", "epoch"} {
+	for i, name := range []string{"created", "seen", "deadline", "idle"} {
 		var err error
 		ms[i], err = strconv.ParseInt(fields[name], 10, 64)
 		errs = append(errs, err)
@@ -404,82 +417,74 @@ func decodeRecord(fields map[string]string) (record, error) {
 	}
 	return record{user: fields["user"], values: values, created: time.UnixMilli(ms[0]),
 		lastSeen: time.UnixMilli(ms[1]), deadline: time.UnixMilli(ms[2]),
-		idle: time.Duration(ms[3]) * time.Millisecond, epoch: ms[4], userAgent: fields["ua"]}, nil
+		idle: time.Duration(ms[3]) * time.Millisecond, userAgent: fields["ua"]}, nil
 }
 
 // The writes are Lua scripts, because each must check and write in one step:
 // a check from Go and a write after it would leave a moment in which a logout
 // on another instance deletes the key and the write brings it back. Redis
 // runs a script whole, with no other command in between. Each script touches
-// one Cluster slot only, so that they also run on a Redis Cluster, where a
-// session and its user's set may live on different nodes.
+// one Cluster slot only (a user's keys share their tag), so that they also
+// run on a Redis Cluster.
 var (
 	// createScript stores a new session, never over an existing one (like
-	// SET NX). KEYS[1]: the session; ARGV: TTL in ms, then field, value, ...
+	// SET NX), and adds it to its user's set. It drops the set's members a
+	// max lifetime past their deadline, and keeps the set for at least keep
+	// ms: twice the max lifetime, so that it outlives every session it
+	// lists, even by a clock that is a max lifetime off. KEYS: the session,
+	// then the user's set (none for an anonymous session); ARGV: the TTL (ms),
+	// the session's hash, its absolute deadline, the score below which
+	// members go (Unix ms), keep, then field, value, ...
+	// A script that fails halfway keeps what it wrote before: the set goes
+	// first, so that a failure leaves no session that the set does not list.
 	createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if KEYS[2] then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`)
 
-	// updateScript updates a live session and sets its TTL anew, from the
-	// deadlines stored in it (or the current flags', when shorter); a
-	// deleted or expired one stays deleted (like SET XX). It returns the
-	// session's user before the update, or nil when there is no session.
-	// KEYS[1]: the session; ARGV: now (Unix ms), the idle timeout and the
-	// max lifetime (ms), then field, value, ...
+	// updateScript updates a live session of the given user and sets its
+	// TTL anew, from the deadlines stored in it (or the current flags', when
+	// shorter); a deleted or expired one stays deleted (like SET XX), and
+	// another user's is left alone. It returns the session's user, or nil
+	// when there is no session. KEYS[1]: the session; ARGV: the user, now
+	// (Unix ms), the idle timeout and the max lifetime (ms), then field,
+	// value, ...
 	updateScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'user', 'created', 'deadline', 'idle')
-if not f[1] then return false end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-local now = tonumber(ARGV[1])
-local deadline = math.min(tonumber(f[3]) or 0, (tonumber(f[2]) or 0) + tonumber(ARGV[3]))
-local idle = math.min(tonumber(f[4]) or 0, tonumber(ARGV[2]))
+if not f[1] or f[1] ~= ARGV[1] then return f[1] end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local now = tonumber(ARGV[2])
+local deadline = math.min(tonumber(f[3]) or 0, (tonumber(f[2]) or 0) + tonumber(ARGV[4]))
+local idle = math.min(tonumber(f[4]) or 0, tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(deadline, now + idle) - now))
 return f[1]`)
 
-	// indexScript adds a session to its user's set, and returns the user's
-	// epoch, which the session will carry. It drops the members a max
-	// lifetime past their deadline, and keeps the set and the epoch for at
-	// least keep ms: twice the max lifetime, so that every session they
-	// cover has ended by then, even by a clock that is a max lifetime off.
-	// KEYS: the user's set and epoch; ARGV: the session's hash, its
-	// absolute deadline, the score below which members go (Unix ms), keep.
-	indexScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-for _, key in ipairs(KEYS) do
-  if redis.call('PTTL', key) < tonumber(ARGV[4]) then redis.call('PEXPIRE', key, ARGV[4]) end
-end
-return tonumber(redis.call('GET', KEYS[2]) or '0')`)
-
-	// endAllScript moves the user's epoch on, so that every session issued
-	// before ends, listed or not, and takes the sessions out of the user's
-	// set but the one to keep. It returns the new epoch and the hashes of
-	// the sessions to delete. KEYS: the user's set and epoch; ARGV: keep
-	// (ms, as for indexScript), the hash of the session to keep ("" none).
+	// endAllScript deletes every session in the user's set but the one to
+	// keep, and takes them out of the set. The sessions' keys are not in
+	// KEYS, as Redis would like, because the set names them: they share the
+	// set's tag, hence its Cluster slot, so the script can reach them on any
+	// topology. KEYS[1]: the user's set; ARGV: the hash of the session to
+	// keep ("" none), the name of the user's sessions' keys up to the hash.
 	endAllScript = redis.NewScript(`
-local epoch = redis.call('INCR', KEYS[2])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
-local gone = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if m ~= ARGV[2] then
+  if m ~= ARGV[1] then
+    redis.call('DEL', ARGV[2] .. m)
     redis.call('ZREM', KEYS[1], m)
-    gone[#gone + 1] = m
   end
 end
-return {epoch, gone}`)
+return 0`)
 
-	// epochScript gives a live session the user's new epoch.
-	// KEYS[1]: the session; ARGV[1]: the epoch.
-	epochScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
-return 1`)
-
-	// revokeScript deletes a session if it is the user's, and says whether it
-	// did. KEYS[1]: the session; ARGV[1]: the user.
+	// revokeScript deletes a session if it is the user's, takes it out of
+	// the user's set, and says whether it deleted it. KEYS: the session, the
+	// user's set; ARGV: the user, the session's hash.
 	revokeScript = redis.NewScript(`
+redis.call('ZREM', KEYS[2], ARGV[2])
 if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1`)
@@ -493,21 +498,18 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`)
 )
 
-// update writes fields of a live session, and counts its idle deadline from
-// now, in one command. found is false when the session is gone (deleted or
-// expired): it is not recreated.
-func (st *RedisStore) update(ctx context.Context, hash string, now time.Time, fieldValues ...any) (oldUser string, found bool, err error) {
-	args := append([]any{now.UnixMilli(), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()}, fieldValues...)
-	oldUser, err = updateScript.Run(ctx, st.client, []string{st.sessionKey(hash)}, args...).Text()
+// update writes fields of the live session of user at key, and counts its
+// idle deadline from now, in one command. found is false when the session is
+// gone (deleted or expired): it is not recreated. A session whose user is
+// not user is left as it is, and oldUser says whose it is.
+func (st *RedisStore) update(ctx context.Context, key, user string, now time.Time, fieldValues ...any) (oldUser string, found bool, err error) {
+	args := append([]any{user, now.UnixMilli(), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()}, fieldValues...)
+	oldUser, err = updateScript.Run(ctx, st.client, []string{key}, args...).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}
 	return oldUser, err == nil, err
 }
-
-// keepUserKeys is how long a user's set and epoch are kept, at least, after
-// each write: see indexScript.
-func (st *RedisStore) keepUserKeys() int64 { return 2 * st.life.maxLifetime.Milliseconds() }
 
 // Save stores the session and, for a new one, sets the cookie.
 func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
@@ -537,17 +539,14 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		if created.IsZero() {
 			return errors.New("update session: it was not read by this store")
 		}
-		hash := idHash(s.ID)
-		oldUser, found, err := st.update(ctx, hash, now, "user", user, "data", data, "seen", now.UnixMilli())
+		oldUser, found, err := st.update(ctx, st.sessionKey(s.ID), user, now, "data", data, "seen", now.UnixMilli())
 		if err != nil {
 			return st.failed(ctx, "update session", err)
 		}
 		if found && oldUser != user {
-			// The handlers give a session a user only under a new id, but
-			// the users' sets must follow whatever happens.
-			if err := st.reindex(ctx, hash, oldUser, user, created.Add(st.life.maxLifetime)); err != nil {
-				return st.failed(ctx, "index session", err)
-			}
+			// A session changes hands only under a new id (the handlers
+			// call RenewID first), which also puts it in its user's slot.
+			return errors.New("update session: its user changed under the same id")
 		}
 		return nil
 	}
@@ -567,25 +566,21 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	}
 
 	id := rand.Text() // 26 base32 characters: 128 bits from crypto/rand
-	hash := idHash(id)
-	deadline := now.Add(st.life.maxLifetime)
-	// The user's set first, then the session: a session exists only once
-	// it is listed, so a failure in between leaves no session, only a
-	// member of the set that lists nothing (and goes with the set).
-	var epoch int64
+	keys := []string{st.sessionKey(id)}
 	if user != "" {
-		if epoch, err = st.index(ctx, hash, user, deadline); err != nil {
-			return st.failed(ctx, "index session", err)
-		}
+		id = userTag(user) + "." + id
+		keys = []string{st.sessionKey(id), st.userSetKey(user)}
 	}
+	deadline := now.Add(st.life.maxLifetime)
+	prune := now.Add(-st.life.maxLifetime)
 	agent := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
 	if len(agent) > maxUserAgent {
 		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
 	}
 	ttl := min(st.life.idleTimeout, st.life.maxLifetime).Milliseconds()
-	stored, err := createScript.Run(ctx, st.client, []string{st.sessionKey(hash)}, max(1, ttl),
+	stored, err := createScript.Run(ctx, st.client, keys, max(1, ttl), idHash(id), deadline.UnixMilli(), prune.UnixMilli(), 2*st.life.maxLifetime.Milliseconds(),
 		"user", user, "data", data, "created", now.UnixMilli(), "seen", now.UnixMilli(), "ua", agent,
-		"deadline", deadline.UnixMilli(), "idle", st.life.idleTimeout.Milliseconds(), "epoch", epoch).Int()
+		"deadline", deadline.UnixMilli(), "idle", st.life.idleTimeout.Milliseconds()).Int()
 	if err != nil {
 		return st.failed(ctx, "create session", err)
 	}
@@ -599,31 +594,6 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	s.ID, s.IsNew = id, false
 	setTimes(s, now, now.Add(min(st.life.idleTimeout, st.life.maxLifetime)))
 	return nil
-}
-
-// index adds a session to user's set, and returns the user's epoch.
-func (st *RedisStore) index(ctx context.Context, hash, user string, deadline time.Time) (epoch int64, err error) {
-	prune := st.now().Add(-st.life.maxLifetime)
-	return indexScript.Run(ctx, st.client, []string{st.userSetKey(user), st.epochKey(user)},
-		hash, deadline.UnixMilli(), prune.UnixMilli(), st.keepUserKeys()).Int64()
-}
-
-// reindex moves a live session from oldUser's set to newUser's ("" for
-// none), and gives it newUser's epoch.
-func (st *RedisStore) reindex(ctx context.Context, hash, oldUser, newUser string, deadline time.Time) error {
-	if oldUser != "" {
-		if err := st.client.ZRem(ctx, st.userSetKey(oldUser), hash).Err(); err != nil {
-			return err
-		}
-	}
-	if newUser == "" {
-		return nil
-	}
-	epoch, err := st.index(ctx, hash, newUser, deadline)
-	if err != nil {
-		return err
-	}
-	return epochScript.Run(ctx, st.client, []string{st.sessionKey(hash)}, epoch).Err()
 }
 
 // RenewID deletes the session and forgets its id; see sessionStore.
@@ -643,12 +613,11 @@ func (st *RedisStore) delete(ctx context.Context, s *sessions.Session) error {
 	if s.ID == "" {
 		return nil
 	}
-	hash := idHash(s.ID)
 	user, _ := s.Values[userKey].(string)
 	if _, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, st.sessionKey(hash))
+		p.Del(ctx, st.sessionKey(s.ID))
 		if user != "" {
-			p.ZRem(ctx, st.userSetKey(user), hash)
+			p.ZRem(ctx, st.userSetKey(user), idHash(s.ID))
 		}
 		return nil
 	}); err != nil {
@@ -659,8 +628,7 @@ func (st *RedisStore) delete(ctx context.Context, s *sessions.Session) error {
 
 // UserSessions lists the live sessions of user, the current one (currentID's)
 // first, then the most recently used. It drops from the user's set the
-// sessions that Redis has deleted and whose deadline has passed: a member
-// whose session is not there yet (a login between its two writes) stays.
+// sessions that Redis has deleted at their deadline.
 func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
@@ -669,26 +637,21 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 		return nil, st.failed(ctx, "list sessions", err)
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(members))
-	var epoch *redis.StringCmd
 	if _, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, m := range members {
-			cmds[i] = p.HGetAll(ctx, st.sessionKey(m.Member.(string)))
+			cmds[i] = p.HGetAll(ctx, st.userSessionKey(userTag(user), m.Member.(string)))
 		}
-		epoch = p.Get(ctx, st.epochKey(user))
 		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
+	}); err != nil {
 		return nil, st.failed(ctx, "list sessions", err)
 	}
-	userEpoch, _ := epoch.Int64() // redis.Nil: 0
 	now, current := st.now(), idHash(currentID)
 	var list []sessionInfo
 	var gone []any
 	for i, cmd := range cmds {
 		hash := members[i].Member.(string)
 		if len(cmd.Val()) == 0 {
-			if int64(members[i].Score) < now.UnixMilli() {
-				gone = append(gone, hash) // ended, and deleted by Redis
-			}
+			gone = append(gone, hash) // ended, and deleted by Redis
 			continue
 		}
 		rec, err := decodeRecord(cmd.Val())
@@ -696,7 +659,7 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 			gone = append(gone, hash) // not the user's any more
 			continue
 		}
-		if expires := st.expiresAt(rec); now.Before(expires) && rec.epoch == userEpoch {
+		if expires := st.expiresAt(rec); now.Before(expires) {
 			list = append(list, sessionInfo{
 				Handle:    hash,
 				Created:   rec.created,
@@ -729,30 +692,24 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 }
 
 // DeleteUserSession deletes the session of user whose handle is handle: a
-// script checks whose it is and deletes it in one step; then the session
-// leaves the user's set (another slot, so another command: if it fails, the
-// member lists nothing, and goes once its deadline has passed).
+// script checks whose it is, deletes it and takes it out of the user's set
+// in one step.
 func (st *RedisStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
 	if len(handle) != 2*sha256.Size || strings.Trim(handle, "0123456789abcdef") != "" {
 		return false, nil // not a handle: no session has it
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	deleted, err := revokeScript.Run(ctx, st.client, []string{st.sessionKey(handle)}, user).Bool()
+	deleted, err := revokeScript.Run(ctx, st.client, []string{st.userSessionKey(userTag(user), handle), st.userSetKey(user)}, user, handle).Bool()
 	if err != nil {
-		return false, st.failed(ctx, "delete a session of the user", err)
-	}
-	if err := st.client.ZRem(ctx, st.userSetKey(user), handle).Err(); err != nil {
 		return false, st.failed(ctx, "delete a session of the user", err)
 	}
 	return deleted, nil
 }
 
 // DeleteUserSessions deletes every session of user except the one whose id is
-// exceptID ("" deletes them all). It first moves the user's epoch on, which
-// ends every session issued before, even one that a lost write left out of
-// the user's set; then it deletes the listed ones, and gives the kept one
-// the new epoch.
+// exceptID ("" deletes them all), in one step: a login that comes after it
+// is a new session, one that came before is listed, and deleted.
 func (st *RedisStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
@@ -760,22 +717,7 @@ func (st *RedisStore) DeleteUserSessions(ctx context.Context, user, exceptID str
 	if exceptID != "" {
 		keep = idHash(exceptID)
 	}
-	res, err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user), st.epochKey(user)}, st.keepUserKeys(), keep).Slice()
-	if err != nil {
-		return st.failed(ctx, "delete the user's sessions", err)
-	}
-	epoch, _ := res[0].(int64)
-	gone, _ := res[1].([]any)
-	if _, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, hash := range gone {
-			// One DEL per key: in a Cluster they live on different nodes.
-			p.Del(ctx, st.sessionKey(hash.(string)))
-		}
-		if keep != "" {
-			epochScript.Eval(ctx, p, []string{st.sessionKey(keep)}, epoch) // EVAL: a pipeline cannot fall back from EVALSHA
-		}
-		return nil
-	}); err != nil {
+	if err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, keep, st.userSessionKey(userTag(user), "")).Err(); err != nil {
 		return st.failed(ctx, "delete the user's sessions", err)
 	}
 	return nil

@@ -309,10 +309,10 @@ func TestEveryKeyHasItsTTL(t *testing.T) {
 	must0(t, st.Save(requestWith(anon), httptest.NewRecorder(), s))
 	alice2 := newSession(t, st, map[any]any{userKey: "alice"})
 
-	must0(t, st.DeleteUserSessions(t.Context(), "bob", "")) // bob's epoch
+	must0(t, st.DeleteUserSessions(t.Context(), "bob", "")) // writes no key
 	keys := allKeys(t, st.client)
-	if len(keys) != 6 {
-		t.Fatalf("Redis holds %d keys, want 3 sessions, alice's set, bob's epoch and the anonymous count:\n%v", len(keys), keys)
+	if len(keys) != 5 {
+		t.Fatalf("Redis holds %d keys, want 3 sessions, alice's set and the anonymous count:\n%v", len(keys), keys)
 	}
 	for key := range keys {
 		pttl(t, st.client, key)
@@ -320,10 +320,9 @@ func TestEveryKeyHasItsTTL(t *testing.T) {
 	// Each was just written with the idle timeout to go (the test's clock
 	// moves, Redis' hardly does).
 	for _, ck := range []*http.Cookie{anon, alice, alice2} {
-		wantTTL(t, st.client, st.sessionKey(idHash(cookieID(t, st, ck))), 10*time.Minute)
+		wantTTL(t, st.client, st.sessionKey(cookieID(t, st, ck)), 10*time.Minute)
 	}
 	wantTTL(t, st.client, st.userSetKey("alice"), 2*time.Hour)
-	wantTTL(t, st.client, st.epochKey("bob"), 2*time.Hour)
 	wantTTL(t, st.client, st.anonymousKey(), 10*time.Minute)
 
 	// Near its absolute deadline, a session's TTL is what is left of it.
@@ -331,7 +330,7 @@ func TestEveryKeyHasItsTTL(t *testing.T) {
 		clock.advance(9 * time.Minute)
 		must(st.Get(requestWith(alice2), cookieName))
 	}
-	wantTTL(t, st.client, st.sessionKey(idHash(cookieID(t, st, alice2))), 6*time.Minute)
+	wantTTL(t, st.client, st.sessionKey(cookieID(t, st, alice2)), 6*time.Minute)
 }
 
 // cookieID is the session id that a cookie of st names.
@@ -344,8 +343,7 @@ func cookieID(t testing.TB, st *RedisStore, ck *http.Cookie) string {
 	return id
 }
 
-// Reading an anonymous session is one Redis command, a signed-in one two
-// (its hash, its user's epoch); only a due touch adds one. Without a valid
+// Reading a session is one Redis command; only a due touch adds one. Without a valid
 // cookie, Redis is not asked at all.
 func TestReadIsOneCommand(t *testing.T) {
 	st, clock := newTestStore(t, 30*time.Minute, 24*time.Hour)
@@ -357,14 +355,14 @@ func TestReadIsOneCommand(t *testing.T) {
 	cmds.take()
 	for range 3 {
 		must(st.Get(requestWith(ck), cookieName))
-		if got := cmds.take(); !slices.Equal(got, []string{"HGETALL", "GET"}) {
-			t.Fatalf("a read sent %v, want one HGETALL and one GET", got)
+		if got := cmds.take(); !slices.Equal(got, []string{"HGETALL"}) {
+			t.Fatalf("a read sent %v, want one HGETALL", got)
 		}
 	}
 	clock.advance(time.Minute)
 	must(st.Get(requestWith(ck), cookieName))
-	if got := cmds.take(); !slices.Equal(got, []string{"HGETALL", "GET", "EVALSHA"}) {
-		t.Fatalf("a read that touches sent %v, want HGETALL, GET and one EVALSHA", got)
+	if got := cmds.take(); !slices.Equal(got, []string{"HGETALL", "EVALSHA"}) {
+		t.Fatalf("a read that touches sent %v, want HGETALL and one EVALSHA", got)
 	}
 	anon := newSession(t, st, map[any]any{visitsKey: 1})
 	cmds.take()
@@ -387,7 +385,7 @@ func TestTouchNeverResurrects(t *testing.T) {
 	clock.advance(2 * time.Minute) // the next read touches
 	s := must(st.Get(requestWith(ck), cookieName))
 	must0(t, st.RenewID(requestWith(ck), must(st.Get(requestWith(ck), cookieName))))
-	_, found, err := st.update(t.Context(), idHash(s.ID), clock.t.Add(time.Minute), "seen", clock.t.Add(time.Minute).UnixMilli())
+	_, found, err := st.update(t.Context(), st.sessionKey(s.ID), "alice", clock.t.Add(time.Minute), "seen", clock.t.Add(time.Minute).UnixMilli())
 	must0(t, err)
 	if found || countSessions(t, st) != 0 {
 		t.Fatalf("a touch after the delete found the session (%v) or left %d", found, countSessions(t, st))
@@ -422,19 +420,20 @@ func TestValuesRoundTrip(t *testing.T) {
 	if u, ok := s.Values[userKey].(string); !ok || u != "alice" {
 		t.Fatalf("user = %#v, want alice", s.Values[userKey])
 	}
-	fields := st.client.HGetAll(t.Context(), st.sessionKey(idHash(s.ID))).Val()
+	fields := st.client.HGetAll(t.Context(), st.sessionKey(s.ID)).Val()
 	if fields["user"] != "alice" || fields["data"] != `{"visits":41}` {
 		t.Fatalf("the hash holds %v", fields)
 	}
-	// Signing out the user in the values (not the session) clears the field,
-	// and takes the session out of alice's set.
-	delete(s.Values, userKey)
-	must0(t, st.Save(requestWith(ck), httptest.NewRecorder(), s))
-	if got := must(st.Get(requestWith(ck), cookieName)); got.Values[userKey] != nil || got.Values[visitsKey] != 41 {
-		t.Fatalf("after saving without a user: %v", got.Values)
-	}
-	if n := st.client.ZCard(t.Context(), st.userSetKey("alice")).Val(); n != 0 {
-		t.Fatalf("alice's set still lists the session")
+	// A session changes hands only under a new id (RenewID): a save that
+	// signs its user out, or in as another, is refused and changes nothing.
+	for _, user := range []any{nil, "bob"} {
+		s.Values[userKey] = user
+		if err := st.Save(requestWith(ck), httptest.NewRecorder(), s); err == nil {
+			t.Fatalf("a save that makes alice's session %v's under the same id succeeded", user)
+		}
+		if got := must(st.Get(requestWith(ck), cookieName)); got.Values[userKey] != "alice" || st.client.ZCard(t.Context(), st.userSetKey("alice")).Val() != 1 {
+			t.Fatalf("after a refused save: %v", got.Values)
+		}
 	}
 }
 
@@ -539,9 +538,7 @@ func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
 }
 
 // A user's set forgets the sessions that have ended, once Redis has deleted
-// them and their deadline has passed: never a live one, whatever the clock
-// of the instance that asks, and never one whose login is between its two
-// writes (the set's entry first, then the session).
+// them: never a live one, whatever the clock of the instance that asks.
 func TestUserSetIsPruned(t *testing.T) {
 	st, clock := newTestStore(t, time.Hour, time.Hour)
 	clock.advance(-50 * time.Minute)
@@ -550,19 +547,16 @@ func TestUserSetIsPruned(t *testing.T) {
 	idle := newSession(t, st, map[any]any{userKey: "alice"})
 	live := newSession(t, st, map[any]any{userKey: "alice"})
 	members := func() int64 { return st.client.ZCard(t.Context(), st.userSetKey("alice")).Val() }
-	// A login between its two writes: listed in the set, no session yet.
-	must(st.index(t.Context(), idHash("pending"), "alice", clock.t.Add(time.Hour)))
 
-	st.client.Del(t.Context(), st.sessionKey(idHash(cookieID(t, st, idle)))) // as Redis does at the idle deadline
-	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 2 || members() != 4 {
-		t.Fatalf("UserSessions listed %d, the set holds %d; want old and live listed, 4 in the set", len(list), members())
+	st.client.Del(t.Context(), st.sessionKey(cookieID(t, st, idle))) // as Redis does at the idle deadline
+	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 2 || members() != 2 {
+		t.Fatalf("UserSessions listed %d, the set holds %d; want old and live listed and in the set", len(list), members())
 	}
 	clock.advance(15 * time.Minute) // old is past its absolute deadline; Redis still has it
-	if list := must(st.UserSessions(t.Context(), "alice", cookieID(t, st, live))); len(list) != 1 || !list[0].Current || members() != 4 {
-		t.Fatalf("UserSessions listed %+v, the set holds %d; want live only listed, all 4 in the set", list, members())
+	if list := must(st.UserSessions(t.Context(), "alice", cookieID(t, st, live))); len(list) != 1 || !list[0].Current || members() != 2 {
+		t.Fatalf("UserSessions listed %+v, the set holds %d; want live only listed, old and live in the set", list, members())
 	}
-	st.client.Del(t.Context(), st.sessionKey(idHash(cookieID(t, st, old)))) // as Redis does at its deadline
-	clock.advance(time.Hour)                                                // idle and the pending one are past their deadline too
+	st.client.Del(t.Context(), st.sessionKey(cookieID(t, st, old))) // as Redis does at its deadline
 	must(st.UserSessions(t.Context(), "alice", ""))
 	if members() != 1 {
 		t.Fatalf("the set holds %d, want live only (which Redis still has)", members())
@@ -1010,8 +1004,7 @@ func TestRedisHoldsNoToken(t *testing.T) {
 }
 
 // The README's table: the Redis commands each route sends, counted with a
-// hook on the app's client. GET /me of a signed-in user is one HGETALL and
-// one GET (of the user's epoch).
+// hook on the app's client. GET /me of a signed-in user is one HGETALL.
 func TestCommandsPerRoute(t *testing.T) {
 	rs := startRedis(t)
 	client := rs.client()
@@ -1059,8 +1052,8 @@ func TestCommandsPerRoute(t *testing.T) {
 		}
 		got := cmds.take()
 		t.Logf("%-26s %d  %s", s.name, len(got), strings.Join(got, " "))
-		if s.name == "GET /me" && !slices.Equal(got, []string{"HGETALL", "GET"}) {
-			t.Errorf("GET /me sent %v, want one HGETALL and one GET", got)
+		if s.name == "GET /me" && !slices.Equal(got, []string{"HGETALL"}) {
+			t.Errorf("GET /me sent %v, want one HGETALL", got)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func requestWith(c *http.Cookie) *http.Request {
 // lastSeen is the seen field of the session's hash.
 func lastSeen(t *testing.T, st *RedisStore, id string) time.Time {
 	t.Helper()
-	ms, err := st.client.HGet(t.Context(), st.sessionKey(idHash(id)), "seen").Int64()
+	ms, err := st.client.HGet(t.Context(), st.sessionKey(id), "seen").Int64()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func lastSeen(t *testing.T, st *RedisStore, id string) time.Time {
 // countSessions is how many session keys Redis holds.
 func countSessions(t *testing.T, st *RedisStore) int {
 	t.Helper()
-	keys, err := st.client.Keys(t.Context(), st.sessionKey("*")).Result()
+	keys, err := st.client.Keys(t.Context(), st.prefix+"session:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -427,7 +427,7 @@ func TestCluster(t *testing.T) {
 
 	// A master (the first, whose address instance A was given, if it is
 	// one), and its replica. With 24 visitors, a third of the sessions are
-	// its, and some users' sets and epochs.
+	// its, with their users' sets.
 	cc := redis.NewClient(&redis.Options{Addr: nodes[0].addr()})
 	defer cc.Close()
 	var kill *redisProc
