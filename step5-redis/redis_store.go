@@ -29,27 +29,23 @@ import (
 // itself is stored nowhere, so whoever reads Redis (a backup, MONITOR, a
 // replica) signs nobody in with what they see. Its TTL is the time left until
 // the session ends, so Redis deletes it then: there is no sweeper. A sorted
-// set per user lists the user's sessions, for "my sessions" and "sign out
-// everywhere":
+// set per user lists the user's sessions:
 //
 //	<prefix>session:<sha256(id)>          an anonymous session: a hash of
-//	                                       user (""), data, created, seen,
-//	                                       ua, deadline, idle; TTL: until the
-//	                                       earlier of its deadlines
+//	                                       user (""), data, created, seen, ua,
+//	                                       deadline, idle; TTL: its deadline
 //	<prefix>session:{<tag>}:<sha256(id)>  a signed-in session: the same
-//	<prefix>user:{<tag>}:<name>           a sorted set: the sha256(id) of
-//	                                       each of the user's sessions,
-//	                                       scored by its absolute deadline
-//	<prefix>anonymous                     how many anonymous sessions this
-//	                                       idle-timeout window has created
+//	<prefix>user:{<tag>}:<name>           the sha256(id) of each of the
+//	                                       user's sessions, by deadline
+//	<prefix>anonymous                     new anonymous sessions in this
+//	                                       idle-timeout window
 //
-// The tag is a short hash of the user's name (userTag), and a signed-in
-// session's id starts with it: "<tag>.<26 random characters>". Redis Cluster
-// places a key by the part in {braces}, so a user's sessions and set share
-// one slot, and one script writes them together: a session is created and
-// listed in one step, and "sign out everywhere" deletes every listed session
-// in one step. No session can exist that its user's set does not list, so
-// reading a session is one command, whatever failed before.
+// A signed-in session's id starts with its user's tag (userTag), as in
+// "<tag>.<26 random characters>", and Redis Cluster places a key by the part
+// in {braces}: a user's sessions and set share one slot, and one script
+// writes them together. A session is created and listed at once, "sign out
+// everywhere" deletes every listed session at once, and a read is one
+// command: no session can exist that its user's set does not list.
 //
 // A session keeps the deadlines it was issued with: its absolute deadline
 // and its idle timeout are stored in its hash, and a restart with other
