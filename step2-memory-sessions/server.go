@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // newServer builds the whole HTTP handler: the routes, then the middleware
-// that every request goes through, outermost first.
+// that every request goes through, innermost first (logRequests sees all).
 func newServer(logger *slog.Logger, store sessionStore) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store)

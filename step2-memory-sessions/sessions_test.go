@@ -140,6 +140,21 @@ func TestSaveNeverResurrects(t *testing.T) {
 	}
 }
 
+// Save of an existing session that has expired meanwhile does not extend it.
+func TestSaveDoesNotReviveExpired(t *testing.T) {
+	st, clock := newTestStore(t, 10*time.Minute, time.Hour)
+	ck := newSession(t, st, map[any]any{visitsKey: 1})
+	s := must(st.Get(requestWith(ck), cookieName))
+	clock.advance(11 * time.Minute) // idle past its deadline while the request ran
+	s.Values[visitsKey] = 2
+	if err := st.Save(requestWith(ck), httptest.NewRecorder(), s); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(st.Get(requestWith(ck), cookieName)); !got.IsNew {
+		t.Fatal("a save after the idle deadline brought the session back")
+	}
+}
+
 // Two requests of one session never share a Values map.
 func TestGetReturnsACopy(t *testing.T) {
 	st, _ := newTestStore(t, time.Hour, 24*time.Hour)

@@ -116,8 +116,9 @@ func (st *MemoryStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 
 	st.mu.Lock()
 	if s.ID != "" {
-		// Update only: if a logout deleted it meanwhile, it stays deleted.
-		if rec, ok := st.sessions[s.ID]; ok {
+		// Update only, and only a live session: if a logout deleted it (or
+		// it expired) since this request read it, it stays gone.
+		if rec, ok := st.sessions[s.ID]; ok && now.Before(st.life.expiresAt(rec.created, rec.lastSeen)) {
 			st.count(rec.values, -1)
 			rec.values, rec.lastSeen = values, now
 			st.count(values, +1)

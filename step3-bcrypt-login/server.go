@@ -132,7 +132,7 @@ const (
 )
 
 // newServer builds the whole HTTP handler: the routes, then the middleware
-// that every request goes through, outermost first.
+// that every request goes through, innermost first (logRequests sees all).
 func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store, users, hasher, throttle)

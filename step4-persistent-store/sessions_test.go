@@ -150,6 +150,30 @@ func TestExpiresIsTheEarlierDeadline(t *testing.T) {
 	t.Fatal("session outlived its absolute deadline")
 }
 
+// A session keeps the idle timeout it was issued with: after a restart with
+// a longer -idle-timeout, its touches and saves still push its deadline out
+// by the old one (a shorter one would apply at once).
+func TestRestartNeverLengthensTheIdleTimeout(t *testing.T) {
+	st, clock := newTestStore(t, 10*time.Minute, 24*time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+	st.life = newLifetimes(config{idleTimeout: time.Hour, maxLifetime: 24 * time.Hour}) // the restart
+	for _, save := range []bool{false, true} {
+		clock.advance(5 * time.Minute)
+		s := must(st.Get(requestWith(ck), cookieName)) // touches
+		if save {
+			must0(t, st.Save(requestWith(ck), httptest.NewRecorder(), s))
+			s = must(st.Get(requestWith(ck), cookieName))
+		}
+		if _, exp := sessionTimes(s); !exp.Equal(clock.t.Add(10 * time.Minute)) {
+			t.Fatalf("after a restart with -idle-timeout 1h (save %v): expires %v, want now + the issued 10m", save, exp.Sub(clock.t))
+		}
+	}
+	clock.advance(11 * time.Minute)
+	if s := must(st.Get(requestWith(ck), cookieName)); !s.IsNew {
+		t.Fatal("the session outlived its issued idle timeout")
+	}
+}
+
 // A request that read the session before a logout must not write it back.
 func TestSaveNeverResurrects(t *testing.T) {
 	st, _ := newTestStore(t, time.Hour, 24*time.Hour)

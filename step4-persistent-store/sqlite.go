@@ -223,7 +223,7 @@ func (db *database) setting(ctx context.Context, name, newValue string) (value s
 // Nothing logged names a session: the queries carry only hashes of ids, and
 // SQLite's messages never repeat the values bound to a query.
 func failed(ctx context.Context, logger *slog.Logger, what string, err error) error {
-	if ctx.Err() == nil { // a request whose client left is no failure of ours
+	if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
 		logger.Error("database: "+what, "err", err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

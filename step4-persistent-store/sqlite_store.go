@@ -116,7 +116,7 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 		if err := st.touch(ctx, key, now); err != nil {
 			return s, err
 		}
-		row.lastSeen, row.idle = now, now.Add(st.life.idleTimeout)
+		row.lastSeen, row.idle = now, now.Add(min(st.life.idleTimeout, row.idle.Sub(row.lastSeen)))
 	}
 	s.ID, s.Values, s.IsNew = id, values, false
 	setTimes(s, row.created, row.expiresAt(st.life))
@@ -144,12 +144,14 @@ func (row sessionRow) expiresAt(life lifetimes) time.Time {
 
 // touch pushes the idle deadline out, if the session still exists and has
 // not expired meanwhile. It only ever updates: a session deleted since the
-// SELECT stays deleted.
+// SELECT stays deleted. The idle timeout is the one the session was issued
+// with (idle_expires_at - last_seen), or the current flag's when shorter: a
+// restart never lengthens it.
 func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) error {
 	_, err := st.db.write.ExecContext(ctx,
-		`UPDATE sessions SET last_seen = ?1, idle_expires_at = ?2
+		`UPDATE sessions SET last_seen = ?1, idle_expires_at = ?1 + min(?2, idle_expires_at - last_seen)
 		WHERE id_hash = ?3 AND last_seen < ?1 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
-		now.UnixMilli(), now.Add(st.life.idleTimeout).UnixMilli(), key)
+		now.UnixMilli(), st.life.idleTimeout.Milliseconds(), key)
 	if err != nil {
 		return failed(ctx, st.logger, "touch session", err)
 	}
@@ -181,11 +183,12 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 
 	if s.ID != "" {
 		// Update only, and only a live session: if a logout deleted it (or it
-		// expired) since this request read it, it stays gone.
+		// expired) since this request read it, it stays gone. The idle
+		// timeout is the issued one, as in touch.
 		_, err := st.db.write.ExecContext(ctx,
-			`UPDATE sessions SET user = ?1, data = ?2, last_seen = ?3, idle_expires_at = ?4
+			`UPDATE sessions SET user = ?1, data = ?2, last_seen = ?3, idle_expires_at = ?3 + min(?4, idle_expires_at - last_seen)
 			WHERE id_hash = ?5 AND idle_expires_at > ?3 AND absolute_expires_at > ?3`,
-			owner, string(data), now.UnixMilli(), now.Add(st.life.idleTimeout).UnixMilli(), idHash(s.ID))
+			owner, string(data), now.UnixMilli(), st.life.idleTimeout.Milliseconds(), idHash(s.ID))
 		if err != nil {
 			return failed(ctx, st.logger, "update session", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -413,6 +414,34 @@ func TestLoginRacingPasswordChangeGetsNoSession(t *testing.T) {
 	}
 	if got := owner.whoami(); got != "alice" {
 		t.Errorf("the owner is signed in as %q, want alice", got)
+	}
+}
+
+// Two logins at once after -bcrypt-cost changed both check the old hash;
+// one rehashes first, and the other, whose own rehash then fails, still
+// signs in: a stored hash that takes the password is no password change.
+func TestConcurrentRehashingLoginsBothSignIn(t *testing.T) {
+	pause := pauseAfterPasswordCheck(t)
+	db := filepath.Join(t.TempDir(), "app.db")
+	first := startServer(t, nil, "-db", db) // at bcrypt.MinCost
+	signUpUsers(t, first)
+	if err := first.stop(); err != nil {
+		t.Fatalf("clean shutdown returned %v", err)
+	}
+	ts := startServer(t, nil, "-db", db, "-bcrypt-cost", strconv.Itoa(bcrypt.MinCost+1))
+
+	slow := newClient(t, ts)
+	pause.armed.Store(true)
+	done := make(chan response, 1)
+	go func() { done <- slow.login("alice", "wonderland") }()
+	within(t, pause.reached, "the first login to check the password")
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK) // rehashes first
+	close(pause.release)
+	if r := within(t, done, "the paused login to finish"); r.StatusCode != http.StatusOK {
+		t.Fatalf("the login whose rehash came second answered %d, want 200\n%s", r.StatusCode, r.Body)
+	}
+	if got := slow.whoami(); got != "alice" {
+		t.Fatalf("the login whose rehash came second is signed in as %q, want alice", got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -92,22 +93,21 @@ func TestShorterFlagsShortenASession(t *testing.T) {
 	wantTTL(t, st.client, st.sessionKey(cookieID(t, st, ck)), 2*time.Minute)
 }
 
-// Instances whose clocks disagree: one that is ahead (here past the
-// session's deadline) neither drops a live session from its user's set nor
-// fails to end it. (The set tolerates clocks up to a max lifetime apart;
-// the epoch, any skew.)
+// Instances whose clocks disagree: one that is ahead (here by more than a
+// max lifetime) neither drops a live session from its user's set nor fails
+// to end it: a set drops only the members whose session Redis has deleted.
 func TestClockSkewKeepsTheIndex(t *testing.T) {
 	rs := startRedis(t)
 	st, clock := newTestStoreOn(t, rs, time.Hour, time.Hour)
 	ahead, aheadClock := newTestStoreOn(t, rs, time.Hour, time.Hour)
 	ck := newSession(t, st, map[any]any{userKey: "alice"}) // ends in an hour
 	clock.advance(50 * time.Minute)
-	aheadClock.t = clock.t.Add(15 * time.Minute) // 15 minutes ahead: past the session's deadline
+	aheadClock.t = clock.t.Add(3 * time.Hour) // past the session's deadline, by more than a max lifetime
 
 	if list := must(ahead.UserSessions(t.Context(), "alice", "")); len(list) != 0 {
 		t.Fatalf("the instance ahead lists %d sessions, want none: by its clock they have ended", len(list))
 	}
-	newSession(t, ahead, map[any]any{userKey: "alice"}) // indexes, and prunes by its clock
+	newSession(t, ahead, map[any]any{userKey: "alice"}) // lists it, and prunes the set
 	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 2 {
 		t.Fatalf("after the instance ahead listed and indexed, the session is listed %d times by the others, want 2 sessions", len(list))
 	}
@@ -165,6 +165,12 @@ func TestUserKeysShareASlot(t *testing.T) {
 	}
 	if key := st.sessionKey(cookieID(t, st, anon)); tag(key) != "" {
 		t.Errorf("the anonymous session's key %q has a tag: every anonymous session would share one slot", key)
+	}
+	// A signed-in session under an untagged key (the layout before tags) is
+	// in no set that DeleteUserSessions reads: it is not adopted.
+	must0(t, st.client.HSet(t.Context(), st.sessionKey(cookieID(t, st, anon)), "user", "alice").Err())
+	if s := must(st.Get(requestWith(anon), cookieName)); !s.IsNew {
+		t.Fatal("a signed-in session outside its user's slot was adopted")
 	}
 
 	must0(t, st.DeleteUserSessions(t.Context(), "alice", cookieID(t, st, kept)))
@@ -326,5 +332,18 @@ func TestAnonymousSessionsAreBounded(t *testing.T) {
 	}
 	if got := bob.get("/visits").json(t)["visits"]; got != 1.0 {
 		t.Fatalf("a signed-in user's visits past the anonymous budget: %v, want 1", got)
+	}
+}
+
+// A prefix with braces would change the Cluster slot of every key, and part
+// a user's sessions from the user's set: it is refused at start.
+func TestPrefixWithBracesIsRefused(t *testing.T) {
+	for _, prefix := range []string{"app{", "a{b}:", "}"} {
+		if _, err := parseFlags([]string{"-redis-prefix", prefix}, io.Discard); err == nil {
+			t.Errorf("-redis-prefix %q was accepted", prefix)
+		}
+	}
+	if _, err := parseFlags([]string{"-redis-prefix", "app1:"}, io.Discard); err != nil {
+		t.Errorf("-redis-prefix app1: was refused: %v", err)
 	}
 }

@@ -87,8 +87,9 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 			tooManyFailures(w, r, retryAfter)
 			return
 		}
-		// From here on every way out ends the attempt; one that ends in an
-		// error counts as failed too, as it may have been a guess.
+		// From here on every way out ends the attempt; one that ends in a
+		// store error counts as failed too, as it may have been a guess, and
+		// one whose password was never checked is abandoned.
 		u, err := users.FindUser(r.Context(), username)
 		if err != nil && !errors.Is(err, errNoUser) {
 			throttle.failed(key)
@@ -143,8 +144,8 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 // rehash gives a user whose hash has another cost than -bcrypt-cost (which
 // was raised, say, since they signed up) a new hash at that cost, made from
 // the password the login has just checked, and returns the hash now stored.
-// It never fails a login: when hashing or storing fails (the user store logs
-// why), the old hash stays, and the next login tries again.
+// It never fails a login: when hashing or storing fails, the old hash stays,
+// and the next login tries again.
 func rehash(ctx context.Context, users userStore, hasher *hasher, username string, old []byte, password string) []byte {
 	if cost, err := bcrypt.Cost(old); err != nil || cost == hasher.cost {
 		return old
@@ -155,6 +156,13 @@ func rehash(ctx context.Context, users userStore, hasher *hasher, username strin
 	}
 	// Only over the hash that was checked, as a password change does.
 	if err := users.SetPassword(ctx, username, old, hash); err != nil {
+		// Another login may have rehashed first: a stored hash that takes
+		// this password is no password change, and is the one now stored.
+		if u, err := users.FindUser(ctx, username); err == nil {
+			if match, err := hasher.Compare(ctx, u.Hash, password); err == nil && match {
+				return u.Hash
+			}
+		}
 		return old
 	}
 	return hash

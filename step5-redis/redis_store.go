@@ -331,8 +331,9 @@ func (st *RedisStore) New(r *http.Request, name string) (*sessions.Session, erro
 
 // Get returns the session named by the request's cookie, or a new one when
 // there is no cookie or it names no live session. It is one HGETALL, and a
-// write only when the idle deadline is due to be pushed out. When Redis fails it returns the
-// error and no session at all: nobody is anonymous by mistake.
+// write only when the idle deadline is due to be pushed out. When Redis
+// fails it returns the error and no session at all: nobody is anonymous by
+// mistake.
 func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, error) {
 	s := st.cookies.newSession(st, name)
 	id, ok := st.cookies.readID(r, name)
@@ -360,6 +361,11 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	// Redis deletes the key at the deadline; this covers the moment around
 	// it, and a restart with shorter timeouts.
 	if !now.Before(st.expiresAt(rec)) {
+		return s, nil
+	}
+	// A signed-in session outside its user's slot (written by an earlier
+	// layout of this store) is in no set that sign-out everywhere reads.
+	if rec.user != "" && !strings.HasPrefix(id, userTag(rec.user)+".") {
 		return s, nil
 	}
 	if r.Method != http.MethodHead && now.Sub(rec.lastSeen) >= st.life.touchEvery { // HEAD changes nothing
@@ -424,19 +430,23 @@ func decodeRecord(fields map[string]string) (record, error) {
 // run on a Redis Cluster.
 var (
 	// createScript stores a new session, never over an existing one (like
-	// SET NX), and adds it to its user's set. It drops the set's members a
-	// max lifetime past their deadline, and keeps the set for at least keep
-	// ms: twice the max lifetime, so that it outlives every session it
-	// lists, even by a clock that is a max lifetime off. KEYS: the session,
-	// then the user's set (none for an anonymous session); ARGV: the TTL (ms),
-	// the session's hash, its absolute deadline, the score below which
-	// members go (Unix ms), keep, then field, value, ...
+	// SET NX), and adds it to its user's set. It drops the set's members
+	// whose session Redis has deleted (no clock decides), and keeps the set
+	// for at least keep ms: twice the max lifetime, so that it outlives
+	// every session it lists unless clocks are a max lifetime apart. KEYS:
+	// the session, then the user's set (none for an anonymous session);
+	// ARGV: the TTL (ms), the session's hash, its absolute deadline (Unix
+	// ms), the name of the user's sessions' keys up to the hash (see
+	// endAllScript), keep, then field, value, ...
+	//
 	// A script that fails halfway keeps what it wrote before: the set goes
 	// first, so that a failure leaves no session that the set does not list.
 	createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if KEYS[2] then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if redis.call('EXISTS', ARGV[4] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+  end
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
   if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 end
@@ -568,13 +578,12 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		keys = []string{st.sessionKey(id), st.userSetKey(user)}
 	}
 	deadline := now.Add(st.life.maxLifetime)
-	prune := now.Add(-st.life.maxLifetime)
 	agent := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
 	if len(agent) > maxUserAgent {
 		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
 	}
 	ttl := min(st.life.idleTimeout, st.life.maxLifetime).Milliseconds()
-	stored, err := createScript.Run(ctx, st.client, keys, max(1, ttl), idHash(id), deadline.UnixMilli(), prune.UnixMilli(), 2*st.life.maxLifetime.Milliseconds(),
+	stored, err := createScript.Run(ctx, st.client, keys, max(1, ttl), idHash(id), deadline.UnixMilli(), st.userSessionKey(userTag(user), ""), 2*st.life.maxLifetime.Milliseconds(),
 		"user", user, "data", data, "created", now.UnixMilli(), "seen", now.UnixMilli(), "ua", agent,
 		"deadline", deadline.UnixMilli(), "idle", st.life.idleTimeout.Milliseconds()).Int()
 	if err != nil {

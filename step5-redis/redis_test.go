@@ -252,7 +252,7 @@ func allKeys(t testing.TB, rdb redis.UniversalClient) map[string]string {
 		case "zset":
 			out[key] = fmt.Sprint(rdb.ZRangeWithScores(ctx, key, 0, -1).Val())
 		case "string":
-			out[key] = rdb.Get(ctx, key).Val() // a counter: an epoch, the anonymous sessions
+			out[key] = rdb.Get(ctx, key).Val() // a counter: the anonymous sessions
 		case "none":
 			// expired between SCAN and TYPE
 		default:

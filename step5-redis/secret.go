@@ -23,9 +23,10 @@ const minSecretBytes = 32
 // new one first, keep the old one after it until its cookies have expired.
 //
 // Unset, a random secret is made on first start and kept in the database,
-// next to the sessions, so that a restart keeps everyone signed in. Whoever
-// can read the file then has the secret too, but no session: the file holds
-// only hashes of the ids, and the secret cannot turn a hash into an id.
+// next to the users, so that a restart keeps everyone signed in. Whoever can
+// read the file then has the secret too, but no session: the sessions are in
+// Redis, which holds only hashes of the ids, and the secret cannot turn a
+// hash into an id.
 func sessionSecrets(ctx context.Context, getenv func(string) string, db *database, logger *slog.Logger) ([][]byte, error) {
 	value, source := strings.TrimSpace(getenv("SESSION_SECRET")), "SESSION_SECRET"
 	if value == "" {

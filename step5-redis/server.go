@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,7 +46,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.maxLifetime, "max-lifetime", 12*time.Hour, "a session ends this long after sign-in, used or not")
 	fs.IntVar(&cfg.bcryptCost, "bcrypt-cost", 12, "bcrypt cost of password hashes: each step up doubles the time per hash")
 	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "count failed logins by the last X-Forwarded-For address (only behind a reverse proxy that sets it)")
-	fs.StringVar(&cfg.dbPath, "db", "step5.db", "SQLite file that keeps the users (made if missing)")
+	fs.StringVar(&cfg.dbPath, "db", "step5.db", "SQLite file that keeps the users and, without SESSION_SECRET, the secret (made if missing)")
 	fs.StringVar(&cfg.redisURL, "redis", "", "Redis URL for the sessions (default $REDIS_URL, else "+defaultRedisURL+")")
 	fs.StringVar(&cfg.redisPrefix, "redis-prefix", defaultRedisPrefix, "prefix of every Redis key: deployments with different prefixes never see each other's sessions")
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +60,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.redisPrefix == "" {
 		return cfg, errors.New("-redis-prefix must not be empty: it keeps deployments that share a Redis apart")
+	}
+	if strings.ContainsAny(cfg.redisPrefix, "{}") {
+		// Braces would change the Cluster hash tag of every key, and part
+		// a user's sessions from the user's set.
+		return cfg, errors.New("-redis-prefix must not contain { or }: Redis Cluster places keys by the part in braces")
 	}
 	if cfg.bcryptCost < bcrypt.MinCost || cfg.bcryptCost > bcrypt.MaxCost {
 		return cfg, fmt.Errorf("-bcrypt-cost must be between %d and %d", bcrypt.MinCost, bcrypt.MaxCost)
@@ -169,7 +175,7 @@ const (
 )
 
 // newServer builds the whole HTTP handler: the routes, then the middleware
-// that every request goes through, outermost first.
+// that every request goes through, innermost first (logRequests sees all).
 func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store, users, hasher, throttle, db)

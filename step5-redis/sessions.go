@@ -153,12 +153,13 @@ func (sc sessionCookies) expire(w http.ResponseWriter, s *sessions.Session) {
 	http.SetCookie(w, sessions.NewCookie(sc.nameFor(s.Name()), "", s.Options))
 }
 
-// defaultMaxAnonymous is how many anonymous sessions (sessions without a
-// user, such as a visit count) a store keeps at most. Past it, a new visitor
-// gets no session and no cookie (/visits counts nothing), so that a flood of
-// cookieless requests cannot grow the store without end; signed-in sessions
-// are never refused or evicted for it. At a few hundred bytes a session,
-// 100,000 of them are tens of megabytes.
+// defaultMaxAnonymous is how many new anonymous sessions (sessions without a
+// user, such as a visit count) a store creates per idle timeout, so at most
+// twice that many live at once. Past it, a new visitor gets no session and
+// no cookie (/visits counts nothing), so that a flood of cookieless requests
+// cannot grow the store without end; signed-in sessions are never refused or
+// evicted for it. At a few hundred bytes a session, 200,000 of them are tens
+// of megabytes.
 const defaultMaxAnonymous = 100_000
 
 // lifetimes are the two deadlines of every session.
