@@ -727,17 +727,26 @@ func TestRestartKeepsSessions(t *testing.T) {
 	wantStatus(t, c2.signup("alice", "wonderland"), http.StatusConflict)
 }
 
-// A login whose stored hash has another cost than -bcrypt-cost stores a new
-// hash at that cost (issue 12: after a restart with a higher cost the old
-// hashes stayed as weak as they were); a failed login changes nothing.
-func TestLoginRehashesAtTheNewCost(t *testing.T) {
+// startAtHigherCost signs the users up on a server at bcrypt.MinCost, stops
+// it, and starts another on the same file at -bcrypt-cost one higher: every
+// stored hash then has another cost than the flag. It returns the server and
+// the file.
+func startAtHigherCost(t *testing.T) (*testServer, string) {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "app.db")
-	first := startServer(t, nil, "-db", db) // at bcrypt.MinCost
+	first := startServer(t, nil, "-db", db)
 	signUpUsers(t, first)
 	if err := first.stop(); err != nil {
 		t.Fatalf("clean shutdown returned %v", err)
 	}
-	ts := startServer(t, nil, "-db", db, "-bcrypt-cost", strconv.Itoa(bcrypt.MinCost+1))
+	return startServer(t, nil, "-db", db, "-bcrypt-cost", strconv.Itoa(bcrypt.MinCost+1)), db
+}
+
+// A login whose stored hash has another cost than -bcrypt-cost stores a new
+// hash at that cost (issue 12: after a restart with a higher cost the old
+// hashes stayed as weak as they were); a failed login changes nothing.
+func TestLoginRehashesAtTheNewCost(t *testing.T) {
+	ts, db := startAtHigherCost(t)
 	users := newSQLiteUsers(openTestDB(t, db), slog.New(slog.DiscardHandler))
 	storedCost := func() int { return must(bcrypt.Cost(must(users.FindUser(t.Context(), "alice")).Hash)) }
 

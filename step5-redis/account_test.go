@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -422,13 +421,7 @@ func TestLoginRacingPasswordChangeGetsNoSession(t *testing.T) {
 // signs in: a stored hash that takes the password is no password change.
 func TestConcurrentRehashingLoginsBothSignIn(t *testing.T) {
 	pause := pauseAfterPasswordCheck(t)
-	db := filepath.Join(t.TempDir(), "app.db")
-	first := startServer(t, nil, "-db", db) // at bcrypt.MinCost
-	signUpUsers(t, first)
-	if err := first.stop(); err != nil {
-		t.Fatalf("clean shutdown returned %v", err)
-	}
-	ts := startServer(t, nil, "-db", db, "-bcrypt-cost", strconv.Itoa(bcrypt.MinCost+1))
+	ts, _ := startAtHigherCost(t)
 
 	slow := newClient(t, ts)
 	pause.armed.Store(true)

@@ -597,7 +597,7 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		return err
 	}
 	s.ID, s.IsNew = id, false
-	setTimes(s, now, now.Add(min(st.life.idleTimeout, st.life.maxLifetime)))
+	setTimes(s, now, st.life.expiresAt(now, now))
 	return nil
 }
 
