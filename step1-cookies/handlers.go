@@ -91,11 +91,7 @@ func handleLogin(store sessionStore) http.Handler {
 			storeFailed(w, r)
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]string{"user": username})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": username}, "/")
 	})
 }
 
@@ -162,11 +158,7 @@ func handleLogout(store sessionStore) http.Handler {
 			return
 		}
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
 	})
 }
 

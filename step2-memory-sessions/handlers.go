@@ -86,11 +86,7 @@ func handleLogin(store sessionStore) http.Handler {
 			storeFailed(w, r)
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]string{"user": username})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": username}, "/")
 	})
 }
 
@@ -158,11 +154,7 @@ func handleLogout(store sessionStore) http.Handler {
 			storeFailed(w, r)
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
 	})
 }
 

@@ -94,7 +94,7 @@ func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hash
 	}
 	u, err = users.FindUser(r.Context(), username)
 	if err != nil && !errors.Is(err, errNoUser) {
-		throttle.end(a, unchecked)
+		throttle.end(a, attemptUnchecked)
 		usersFailed(w, r)
 		return u, false
 	}
@@ -102,15 +102,15 @@ func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hash
 	match, err := hasher.Compare(r.Context(), addr, u.Hash, password) // u.Hash is nil for no user
 	switch {
 	case err != nil:
-		throttle.end(a, unchecked)
+		throttle.end(a, attemptUnchecked)
 		hashingFailed(w, r)
 		return u, false
 	case !match:
-		throttle.end(a, failed)
+		throttle.end(a, attemptFailed)
 		wrong(w, r)
 		return u, false
 	}
-	throttle.end(a, succeeded)
+	throttle.end(a, attemptSucceeded)
 	u.Hash = rehash(r.Context(), users, hasher, addr, username, u.Hash, password)
 	return u, true
 }

@@ -179,20 +179,20 @@ func (t *throttle) begin(r *http.Request, username string) (a attempt, retryAfte
 type outcome int
 
 const (
-	failed    outcome = iota // a wrong password: it counts
-	succeeded                // the pair's failures are forgotten, not the address's
-	unchecked                // the password was never checked: it counts for nothing
+	attemptFailed    outcome = iota // a wrong password: it counts
+	attemptSucceeded                // the pair's failures are forgotten, not the address's
+	attemptUnchecked                // the password was never checked: it counts for nothing
 )
 
 // end ends a login attempt. A success does not forget the address's
 // failures, or signing in to one's own account between guesses would.
 func (t *throttle) end(a attempt, o outcome) {
-	if o == succeeded {
+	if o == attemptSucceeded {
 		t.failures.forget(a.pair)
 	} else {
-		t.failures.end(a.pair, o == failed)
+		t.failures.end(a.pair, o == attemptFailed)
 	}
-	t.addrFailures.end(a.addr, o == failed)
+	t.addrFailures.end(a.addr, o == attemptFailed)
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.

@@ -286,6 +286,28 @@ func TestPasswordChange(t *testing.T) {
 	}
 }
 
+// A password change is never half done: when the database fails between
+// writing the new hash and ending the other sessions (here a trigger makes
+// the delete fail), the answer is 503 and nothing changed: the old password
+// works, the new one does not, and the other session is still signed in.
+func TestPasswordChangeIsNeverHalfDone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	ts := startServer(t, nil, "-db", path)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+	_, err := openTestDB(t, path).write.Exec(`CREATE TRIGGER fail_delete BEFORE DELETE ON sessions
+		WHEN OLD.user = 'alice' BEGIN SELECT RAISE(ABORT, 'the disk is full'); END`)
+	must0(t, err)
+
+	wantStatus(t, a.changePassword("wonderland", "looking-glass"), http.StatusServiceUnavailable)
+	if got := b.whoami(); got != "alice" {
+		t.Fatalf("after a failed change the other browser is signed in as %q, want alice", got)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "looking-glass"), http.StatusUnauthorized)
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+}
+
 func TestPasswordChangeRefusals(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)

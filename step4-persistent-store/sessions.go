@@ -60,6 +60,11 @@ type sessionStore interface {
 	// DeleteUserSessions deletes every session of user but the one whose id
 	// is exceptID ("" deletes them all).
 	DeleteUserSessions(ctx context.Context, user, exceptID string) error
+	// ChangePassword replaces user's password hash, if it is still oldHash
+	// (errPasswordChanged if not), and deletes every other session of the
+	// user but keepID's: both or neither, never a new password beside an
+	// old session.
+	ChangePassword(ctx context.Context, user string, oldHash, newHash []byte, keepID string) error
 }
 
 // sessionInfo is what a user may see of one of their sessions: never its id.

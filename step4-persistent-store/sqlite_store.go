@@ -327,6 +327,30 @@ func (st *SQLiteStore) DeleteUserSessions(ctx context.Context, user, exceptID st
 const sweepBatch = 500
 
 // Sweep deletes the sessions whose stored deadlines have passed by now. Get
+// ChangePassword: see sessionStore. Users and sessions share the database,
+// so one transaction does both.
+func (st *SQLiteStore) ChangePassword(ctx context.Context, user string, oldHash, newHash []byte, keepID string) error {
+	tx, err := st.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return failed(ctx, st.logger, "change password", err)
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	res, err := tx.ExecContext(ctx, `UPDATE users SET hash = ? WHERE name = ? AND hash = ?`, newHash, user, oldHash)
+	if err != nil {
+		return failed(ctx, st.logger, "change password", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, errPasswordChanged)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user = ? AND id_hash <> ?`, user, idHash(keepID)); err != nil {
+		return failed(ctx, st.logger, "change password", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return failed(ctx, st.logger, "change password", err)
+	}
+	return nil
+}
+
 // never serves them anyway; sweeping gives the space back.
 func (st *SQLiteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0

@@ -2,14 +2,13 @@ package main
 
 import (
 	"crypto/sha256"
-	"net"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // The limits: at most so many attempts per key within a window.
@@ -22,8 +21,8 @@ const (
 	// Signups from one client address (those that reach hashing).
 	maxSignups   = 10
 	signupWindow = time.Hour
-	// maxThrottled bounds each limit's memory: about 200 bytes per entry.
-	maxThrottled = 100_000
+	// maxKeys bounds each limiter's memory (about 150 bytes per key).
+	maxKeys = 100_000
 )
 
 // throttle slows down password guessing and account creation, with three
@@ -40,10 +39,13 @@ const (
 //     accounts costs as many tries. A success does not reset it (or
 //     signing in to one's own account between guesses would).
 //   - After maxSignups signups from one address, that address gets 429:
-//     each costs a hash, and 409 tells whether a name is taken. A signup
-//     counts once it has been hashed, whatever its answer; one that is
-//     refused before (400, or 503 while busy) costs nothing and counts
-//     for nothing.
+//     each costs a hash, and 409 tells whether a name is taken.
+//
+// An attempt that has started but not ended counts as a failure to come,
+// so that a hundred guesses sent at once cannot all pass the check before
+// the first one fails: those that could go over the limit are told to try
+// again shortly (503), not that they failed. A password that was never
+// checked (the server was busy, or the client left) counts for nothing.
 //
 // None of them stops someone with many addresses: that is what slow hashes
 // and good passwords are for.
@@ -63,206 +65,160 @@ func newThrottle(trustProxy bool) *throttle {
 	}
 }
 
-// loginKey names the username and the client address of a login attempt.
-type loginKey struct{ pair, addr string }
-
-func (t *throttle) key(r *http.Request, username string) loginKey {
-	addr := clientAddr(r, t.trustProxy)
-	return loginKey{pair: username + "\x00" + addr, addr: addr}
-}
-
-// allow lets one login attempt go on, or says how long until the next one
-// may. Every allowed attempt must end in failed, succeeded or abandoned.
-func (t *throttle) allow(k loginKey) (ok bool, retryAfter time.Duration) {
-	if ok, retryAfter := t.addrFailures.allow(k.addr); !ok {
-		return false, retryAfter
-	}
-	if ok, retryAfter := t.failures.allow(k.pair); !ok {
-		t.addrFailures.cancel(k.addr)
-		return false, retryAfter
-	}
-	return true, 0
-}
-
-// failed ends an attempt that did not sign in: it counts for both limits.
-func (t *throttle) failed(k loginKey) {
-	t.failures.count(k.pair)
-	t.addrFailures.count(k.addr)
-}
-
-// succeeded ends an attempt that signed in: the username's failures from
-// this address are forgotten, the address's are not.
-func (t *throttle) succeeded(k loginKey) {
-	t.failures.forget(k.pair)
-	t.addrFailures.cancel(k.addr)
-}
-
-// abandoned ends an attempt whose password was never checked (the server
-// was too busy, or the client left while it waited). It does not count for
-// the username, so that a flood from elsewhere cannot lock a real user out
-// of their account; it counts for the address, or a flood that keeps the
-// hashing queue full would never be throttled.
-func (t *throttle) abandoned(k loginKey) {
-	t.failures.cancel(k.pair)
-	t.addrFailures.count(k.addr)
-}
-
-// limiter allows at most limit counted attempts per key within window.
-// Each key has a token bucket (golang.org/x/time/rate) of limit tokens
-// that refills one token per window, so that no window sees many more.
-//
-// Attempts still in flight count as spent until they end: were they
-// counted only when they end, a hundred parallel guesses would all pass
-// the check before the first one failed. So an attempt that finds every
-// token left taken by attempts in flight is refused too, rather than made
-// to wait for them.
+// limiter counts failures per key in a fixed window: at most limit of them
+// within window of the first. The whole allowance comes back when the
+// window ends. (Across a window's edge, up to twice the limit can pass:
+// enough to stop guessing, and far simpler than a sliding window.)
 type limiter struct {
 	limit  int
 	window time.Duration
-	max    int              // entries kept at most
-	now    func() time.Time // replaced in tests
+	now    func() time.Time // a test's clock
 
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]*attempts
+	mu   sync.Mutex
+	keys map[string]*window
 }
 
-// attempts is what a limiter knows about one key.
-type attempts struct {
-	tokens   *rate.Limiter
-	inFlight int // allowed, not ended yet
+// window is what a limiter knows of one key.
+type window struct {
+	failures int
+	ends     time.Time // when failures are forgotten
+	inFlight int       // attempts begun, not ended
 }
 
-func newLimiter(limit int, window time.Duration) *limiter {
-	return &limiter{
-		limit:   limit,
-		window:  window,
-		max:     maxThrottled,
-		now:     time.Now,
-		entries: make(map[[sha256.Size]byte]*attempts),
-	}
+// errLimited: the key has used its allowance (429, Retry-After).
+var errLimited = errors.New("too many attempts")
+
+func newLimiter(limit int, d time.Duration) *limiter {
+	return &limiter{limit: limit, window: d, now: time.Now, keys: make(map[string]*window)}
 }
 
-// allow lets one attempt for key go on, or says how long until the next
-// one may. Every allowed attempt must end in count, forget or cancel.
-func (l *limiter) allow(key string) (ok bool, retryAfter time.Duration) {
-	id := sha256.Sum256([]byte(key)) // a fixed size, whatever the client sent
+// begin starts an attempt for key. It fails with errLimited and the time
+// left in the window once the allowance is used, and with errBusy while
+// the attempts in flight could use it. Every attempt begun must end.
+func (l *limiter) begin(key string) (retryAfter time.Duration, err error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a := l.entry(id, now)
-	free := a.tokens.TokensAt(now) - float64(a.inFlight)
-	if free < 1 {
-		return false, time.Duration((1 - free) * float64(l.window))
+	w := l.keys[key]
+	if w == nil {
+		if len(l.keys) >= maxKeys && !l.sweep(now) {
+			return l.window, errLimited // full of live windows: refuse rather than forget one
+		}
+		w = &window{}
+		l.keys[key] = w
 	}
-	a.inFlight++
-	return true, 0
+	if !now.Before(w.ends) {
+		w.failures = 0
+	}
+	switch {
+	case w.failures >= l.limit:
+		return w.ends.Sub(now), errLimited
+	case w.failures+w.inFlight >= l.limit:
+		return time.Second, errBusy
+	}
+	w.inFlight++
+	return 0, nil
 }
 
-// count ends an attempt for key, and counts it.
-func (l *limiter) count(key string) {
-	id := sha256.Sum256([]byte(key))
+// end ends an attempt for key; one that counts (a failure) uses one of the
+// key's allowance.
+func (l *limiter) end(key string, counts bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a := l.entry(id, now)
-	a.tokens.AllowN(now, 1)
-	a.inFlight = max(0, a.inFlight-1)
+	w := l.keys[key]
+	w.inFlight--
+	if counts {
+		if w.failures == 0 || !now.Before(w.ends) {
+			w.failures, w.ends = 0, now.Add(l.window) // the window starts at the first failure
+		}
+		w.failures++
+	}
+	if w.inFlight == 0 && (w.failures == 0 || !now.Before(w.ends)) {
+		delete(l.keys, key)
+	}
 }
 
-// forget ends an attempt for key, and forgets every count before it.
+// forget ends an attempt for key, and every failure before it.
 func (l *limiter) forget(key string) {
-	id := sha256.Sum256([]byte(key))
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if a, ok := l.entries[id]; ok {
-		a.inFlight--
-		a.tokens = l.newTokens()
-		if a.inFlight <= 0 {
-			delete(l.entries, id)
+	l.keys[key].failures = 0
+	l.mu.Unlock()
+	l.end(key, false)
+}
+
+// sweep drops the windows that have ended, and says whether that made
+// room. l.mu is held.
+func (l *limiter) sweep(now time.Time) bool {
+	for key, w := range l.keys {
+		if w.inFlight == 0 && !now.Before(w.ends) {
+			delete(l.keys, key)
 		}
 	}
+	return len(l.keys) < maxKeys
 }
 
-// cancel ends an attempt for key without counting it.
-func (l *limiter) cancel(key string) {
-	id := sha256.Sum256([]byte(key))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if a, ok := l.entries[id]; ok {
-		a.inFlight = max(0, a.inFlight-1)
+// attempt is one login attempt's keys in the throttle.
+type attempt struct{ pair, addr string }
+
+// begin starts a login attempt for username from the request's address
+// (see limiter.begin).
+func (t *throttle) begin(r *http.Request, username string) (a attempt, retryAfter time.Duration, err error) {
+	addr := clientAddr(r, t.trustProxy)
+	a = attempt{pair: hashKey(username, addr), addr: hashKey(addr)}
+	if retryAfter, err = t.addrFailures.begin(a.addr); err != nil {
+		return a, retryAfter, err
 	}
+	if retryAfter, err = t.failures.begin(a.pair); err != nil {
+		t.addrFailures.end(a.addr, false)
+	}
+	return a, retryAfter, err
 }
 
-func (l *limiter) newTokens() *rate.Limiter {
-	return rate.NewLimiter(rate.Every(l.window), l.limit)
+// outcome is how a login attempt ended.
+type outcome int
+
+const (
+	attemptFailed    outcome = iota // a wrong password: it counts
+	attemptSucceeded                // the pair's failures are forgotten, not the address's
+	attemptUnchecked                // the password was never checked: it counts for nothing
+)
+
+// end ends a login attempt. A success does not forget the address's
+// failures, or signing in to one's own account between guesses would.
+func (t *throttle) end(a attempt, o outcome) {
+	if o == attemptSucceeded {
+		t.failures.forget(a.pair)
+	} else {
+		t.failures.end(a.pair, o == attemptFailed)
+	}
+	t.addrFailures.end(a.addr, o == attemptFailed)
 }
 
-// entry returns the attempts for id, new ones if there are none. l.mu is held.
-func (l *limiter) entry(id [sha256.Size]byte, now time.Time) *attempts {
-	if a, ok := l.entries[id]; ok {
-		return a
-	}
-	if len(l.entries) >= l.max {
-		l.evict(now)
-	}
-	a := &attempts{tokens: l.newTokens()}
-	l.entries[id] = a
-	return a
+// hashKey makes a key of a fixed size out of what a client sent.
+func hashKey(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:16])
 }
 
-// evict makes room for one entry, and never by forgetting a locked key (no
-// token left) while an unlocked one remains: else whoever fills the table
-// with new keys would get their locked key's tries back. Map order is
-// random, so the first entries it sees are a sample: it drops those with
-// every token back (idle: nothing is lost), else the one with the most
-// tokens left. Only when every entry of the sample is locked does it look
-// further, through the whole table if need be; when every entry is locked,
-// the one closest to its next token goes. Entries with attempts in flight
-// stay. l.mu is held.
-func (l *limiter) evict(now time.Time) {
-	const sample = 64
-	var victim [sha256.Size]byte
-	dropped, found, most, seen := false, false, 0.0, 0
-	for id, a := range l.entries {
-		if seen >= sample && (dropped || most >= 1) {
-			break
-		}
-		seen++
-		if a.inFlight > 0 {
-			continue
-		}
-		left := a.tokens.TokensAt(now)
-		if left >= float64(l.limit) {
-			delete(l.entries, id)
-			dropped = true
-		} else if !found || left > most {
-			victim, most, found = id, left, true
-		}
-	}
-	if !dropped && found {
-		delete(l.entries, victim)
-	}
-}
-
-// clientAddr is the address failed logins are counted against: the
-// connection's, or behind a reverse proxy (trustProxy) the last entry of
-// X-Forwarded-For. Each proxy appends the address it got the request from,
-// and a client can write anything before that, so only the last entry,
-// the one our own proxy added, is true. (Behind two proxies it would be
-// the last but one; -trust-proxy without a proxy lets anyone pick their
-// address.) IPv6 addresses count by /64, the block one subscriber gets.
+// clientAddr is the address that limits count against: the connection's,
+// or behind a reverse proxy (trustProxy) the last entry of X-Forwarded-For.
+// Each proxy appends the address it got the request from, and a client can
+// write anything before that, so only the last entry, the one our own
+// proxy added, is true. (Behind two proxies it would be the last but one;
+// -trust-proxy without a proxy lets anyone pick their address.) IPv6
+// addresses count by /64, the block one subscriber gets.
 func clientAddr(r *http.Request, trustProxy bool) string {
 	s := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		s = host
+	if values := r.Header.Values("X-Forwarded-For"); trustProxy && len(values) > 0 {
+		last := values[len(values)-1]
+		s = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
 	}
-	if trustProxy {
-		if values := r.Header.Values("X-Forwarded-For"); len(values) > 0 {
-			last := values[len(values)-1]
-			s = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
-		}
+	// An address may come as ip, ip:port, [ipv6] or [ipv6]:port.
+	addr, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if ap, perr := netip.ParseAddrPort(s); perr == nil {
+		addr, err = ap.Addr(), nil
 	}
-	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		return s
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,10 +99,10 @@ func TestSuccessClearsFailures(t *testing.T) {
 	wantThrottled(t, c.login("alice", "wonderland"))
 }
 
-// Parallel guesses are counted too: of 20 sent at once, 5 get 401 and the
-// rest 429, however they interleave. Parallel right passwords never get
-// 401: an attempt in flight holds its token until it ends, so some may be
-// told to wait (429), but at least 5 sign in.
+// Parallel guesses are counted too: of 20 sent at once, at most 5 get 401
+// and the rest 429 or 503 (try again shortly), however they interleave; the
+// sixth failure is never checked. Parallel right passwords never get 401 or
+// 429: some may be told to try again shortly (503), and some sign in.
 func TestParallelLoginsAreCounted(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)
@@ -120,15 +121,19 @@ func TestParallelLoginsAreCounted(t *testing.T) {
 		wg.Wait()
 		return got
 	}
-	// Right logins free their counts as they succeed, so more of them reach
-	// the hashing queue than guesses do: when it is full, 503 is the honest
-	// answer. A 401 never is.
-	if got := statuses("bob", "the-builder"); got[http.StatusOK] == 0 || got[http.StatusOK]+got[http.StatusTooManyRequests]+got[http.StatusServiceUnavailable] != 20 {
-		t.Errorf("20 parallel right logins: statuses %v, want some 200 and the rest 429 (or 503 when hashing is full), never 401", got)
+	if got := statuses("bob", "the-builder"); got[http.StatusOK] == 0 || got[http.StatusOK]+got[http.StatusServiceUnavailable] != 20 {
+		t.Errorf("20 parallel right logins: statuses %v, want some 200 and the rest 503", got)
 	}
-	if got := statuses("alice", "guess"); got[http.StatusUnauthorized] != maxFailures || got[http.StatusTooManyRequests] != 20-maxFailures {
-		t.Errorf("20 parallel guesses: statuses %v, want %d × 401 and the rest 429", got, maxFailures)
+	got := statuses("alice", "guess")
+	if got[http.StatusUnauthorized] == 0 || got[http.StatusUnauthorized] > maxFailures ||
+		got[http.StatusUnauthorized]+got[http.StatusTooManyRequests]+got[http.StatusServiceUnavailable] != 20 {
+		t.Errorf("20 parallel guesses: statuses %v, want 1 to %d × 401 and the rest 429 or 503", got, maxFailures)
 	}
+	c := newClient(t, ts)
+	for range maxFailures - got[http.StatusUnauthorized] {
+		wantStatus(t, c.login("alice", "guess"), http.StatusUnauthorized)
+	}
+	wantStatus(t, c.login("alice", "guess"), http.StatusTooManyRequests)
 }
 
 // One address trying a new username each time is throttled too: after 100
@@ -186,53 +191,71 @@ func TestSignupsPerAddress(t *testing.T) {
 	wantStatus(t, newClient(t, ts).login("one-more", "password"), http.StatusOK)
 }
 
-// The limiter's memory is bounded: once full, new keys push out the
-// entries that matter least (forgiven ones first). A locked key is never
-// pushed out while an unlocked one remains, even when nearly every other
-// key is locked too, so that filling the table never gives a guesser their
-// tries back.
+// fail makes n failed attempts for key, and says how many were allowed.
+func fail(l *limiter, key string, n int) (allowed int) {
+	for range n {
+		if _, err := l.begin(key); err == nil {
+			l.end(key, true)
+			allowed++
+		}
+	}
+	return allowed
+}
+
+// Each allowance comes back in full one window after the first failure
+// that used it: 100 failed logins from an address, then 100 more 15
+// minutes later (not one every 15 minutes); likewise 5 for a pair.
+func TestLimitsRefillAfterTheWindow(t *testing.T) {
+	for _, tc := range []struct {
+		limit  int
+		window time.Duration
+	}{{maxAddrFailures, failureWindow}, {maxFailures, failureWindow}, {maxSignups, signupWindow}} {
+		clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+		l := newLimiter(tc.limit, tc.window)
+		l.now = clock.now
+		if n := fail(l, "k", tc.limit+1); n != tc.limit {
+			t.Fatalf("limit %d: %d of %d attempts allowed", tc.limit, n, tc.limit+1)
+		}
+		clock.advance(tc.window / 3)
+		if retryAfter, err := l.begin("k"); !errors.Is(err, errLimited) || retryAfter != tc.window*2/3 {
+			t.Errorf("limit %d: a third into the window: %v, Retry-After %v, want errLimited and %v", tc.limit, err, retryAfter, tc.window*2/3)
+		}
+		clock.advance(tc.window * 2 / 3)
+		if n := fail(l, "k", tc.limit+1); n != tc.limit {
+			t.Errorf("limit %d: one window later, %d of %d attempts allowed, want %d", tc.limit, n, tc.limit+1, tc.limit)
+		}
+	}
+}
+
+// A limiter's memory is bounded: a key is forgotten once its window has
+// passed and no attempt is in flight. When the table is full of live
+// windows, a new key is refused rather than a locked one forgotten, so
+// that filling the table never gives a guesser their tries back.
 func TestThrottleMemoryIsBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
 	l := newLimiter(maxFailures, failureWindow)
-	l.max, l.now = 100, clock.now
-	fail := func(key string, times int) {
-		for range times {
-			if ok, _ := l.allow(key); ok {
-				l.count(key)
-			}
-		}
+	l.now = clock.now
+	fail(l, "alice", maxFailures)
+	for i := range maxKeys - 1 {
+		fail(l, strconv.Itoa(i), 1)
 	}
-	locked := func(key string) bool {
-		ok, _ := l.allow(key)
-		if ok {
-			l.cancel(key)
-		}
-		return !ok
+	if _, err := l.begin("one too many"); !errors.Is(err, errLimited) {
+		t.Errorf("a new key in a full table: %v, want errLimited", err)
 	}
-	fail("alice\x00192.0.2.1", maxFailures)
-	for i := range 98 { // a table of locked keys...
-		fail("user"+strconv.Itoa(i)+"\x00192.0.2.2", maxFailures)
+	if _, err := l.begin("alice"); !errors.Is(err, errLimited) {
+		t.Errorf("a locked key in a full table: %v, want errLimited", err)
 	}
-	for i := range 5000 { // ...where one unlocked key makes way for the next
-		fail("other"+strconv.Itoa(i)+"\x00192.0.2.3", 1)
-		if n := len(l.entries); n > l.max {
-			t.Fatalf("%d entries after %d keys, want at most %d", n, i+1, l.max)
-		}
+	clock.advance(failureWindow)
+	if n := fail(l, "one more", 1); n != 1 {
+		t.Error("a new key once every window has passed was refused")
 	}
-	if !locked("alice\x00192.0.2.1") {
-		t.Fatal("filling the table unlocked a locked key")
+	if len(l.keys) != 1 {
+		t.Errorf("%d keys kept once every window had passed, want 1", len(l.keys))
 	}
-	for i := range 200 { // every entry locked: memory stays bounded all the same
-		fail("more"+strconv.Itoa(i)+"\x00192.0.2.4", maxFailures)
-		if n := len(l.entries); n > l.max {
-			t.Fatalf("%d entries, all locked, want at most %d", n, l.max)
-		}
-	}
-
-	clock.advance(maxFailures * failureWindow) // everything forgiven
-	fail("one more\x00192.0.2.5", 1)
-	if n := len(l.entries); n > l.max/2 {
-		t.Errorf("%d entries left once all were forgiven, want the idle ones dropped", n)
+	l.begin("in flight")
+	l.end("in flight", false)
+	if _, ok := l.keys["in flight"]; ok {
+		t.Error("an attempt that did not count left its key behind")
 	}
 }
 
@@ -249,6 +272,12 @@ func TestClientAddr(t *testing.T) {
 		{"192.0.2.1:5000", "", true, "192.0.2.1"},
 		{"[2001:db8:1:2:3:4:5:6]:5000", "", false, "2001:db8:1:2::/64"},
 		{"[::ffff:192.0.2.1]:5000", "", false, "192.0.2.1"},
+		// Forwarded addresses come with or without a port, IPv6 with or
+		// without brackets: each is one client, counted by /64.
+		{"192.0.2.1:5000", "203.0.113.7:4711", true, "203.0.113.7"},
+		{"192.0.2.1:5000", "[2001:db8:1:2::7]", true, "2001:db8:1:2::/64"},
+		{"192.0.2.1:5000", "[2001:db8:1:2::8]:4711", true, "2001:db8:1:2::/64"},
+		{"192.0.2.1:5000", "2001:db8:1:2::9", true, "2001:db8:1:2::/64"},
 	} {
 		r := httptest.NewRequest("POST", "/login", nil)
 		r.RemoteAddr = tc.remote
