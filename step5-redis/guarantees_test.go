@@ -1,0 +1,363 @@
+package main
+
+// Guarantees that a careless change could break with every other test still
+// passing (issue 22, "Tests that catch what they claim"). Each test says the
+// change it was seen to fail on. The same file is in every step it applies
+// to; only the last few helpers, and the tests of routes a step does not
+// have, differ.
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// A session id is rand.Text(): 26 characters of RFC 4648 base32, each from 5
+// random bits of crypto/rand (130 bits in all, the contract asks for 128).
+const (
+	sessionIDLength   = 26
+	sessionIDAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+)
+
+// The cookie carries a long random id, and every new session gets its own.
+// The signed cookie is long whatever the id inside it, so the test opens it
+// with the step's own codecs, made from SESSION_SECRET as the server makes
+// them, and looks at the id itself.
+//
+// Fails when the id is cut short (rand.Text()[:8]), or made of fewer random
+// characters than it looks (a fixed prefix, a counter).
+func TestSessionIDsAreLongRandomAndDistinct(t *testing.T) {
+	ts := startServer(t, map[string]string{"SESSION_SECRET": testSecret})
+	codecs := cookieCodecs([][]byte{must(decodeBase64(testSecret))})
+
+	// The id a sign-in issues.
+	c := guaranteesSignIn(t, ts)
+	wantSessionID(t, "the signed-in session", sessionIDIn(t, codecs, c.sessionCookie()))
+
+	// A thousand new visitors, ten at a time, each given a session by
+	// /visits: a thousand different ids.
+	const visitors, parallel = 1000, 10
+	cookies := make(chan string, visitors)
+	hc := &http.Client{Timeout: 30 * time.Second} // no cookie jar: every request is a new visitor
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Go(func() {
+			for range visitors / parallel {
+				resp, err := hc.Get(ts.URL + "/visits")
+				if err != nil {
+					t.Errorf("GET /visits: %v", err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				value := ""
+				for _, ck := range resp.Cookies() {
+					if ck.Name == sessionCookieName {
+						value = ck.Value
+					}
+				}
+				cookies <- value
+			}
+		})
+	}
+	wg.Wait()
+	close(cookies)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	seen := map[string]bool{}
+	var perPosition [sessionIDLength]map[byte]bool
+	for i := range perPosition {
+		perPosition[i] = map[byte]bool{}
+	}
+	for cookie := range cookies {
+		if cookie == "" {
+			t.Fatal("GET /visits from a new visitor set no session cookie")
+		}
+		id := sessionIDIn(t, codecs, cookie)
+		if !wantSessionID(t, "a new visitor's session", id) {
+			t.FailNow()
+		}
+		if seen[id] {
+			t.Fatalf("two of %d new sessions got the same id %q", visitors, id)
+		}
+		seen[id] = true
+		random := sessionIDRandom(id)
+		for i := range sessionIDLength {
+			perPosition[i][random[i]] = true
+		}
+	}
+	if len(seen) != visitors {
+		t.Fatalf("%d new visitors got %d session ids", visitors, len(seen))
+	}
+	// Every character is random: over a thousand ids each position takes
+	// (almost surely all) of the 32 characters, not a few.
+	for i, chars := range perPosition {
+		if len(chars) < 24 {
+			t.Errorf("character %d of the id takes only %d different values in %d ids: it is not random", i+1, len(chars), visitors)
+		}
+	}
+}
+
+// sessionIDIn opens a session cookie's value with codecs and returns the id
+// it carries.
+func sessionIDIn(t testing.TB, codecs []securecookie.Codec, cookie string) string {
+	t.Helper()
+	var id []byte
+	if err := securecookie.DecodeMulti(sessionCookieName, cookie, &id, codecs...); err != nil {
+		t.Fatalf("session cookie %q does not verify with SESSION_SECRET's key: %v", cookie, err)
+	}
+	return string(id)
+}
+
+// wantSessionID reports an id whose random part is not 26 base32
+// characters.
+func wantSessionID(t testing.TB, what, id string) bool {
+	t.Helper()
+	if random := sessionIDRandom(id); len(random) != sessionIDLength || strings.Trim(random, sessionIDAlphabet) != "" {
+		t.Errorf("%s has the id %q (%d characters), want %d characters of %s (128 bits or more)", what, id, len(id), sessionIDLength, sessionIDAlphabet)
+		return false
+	}
+	return true
+}
+
+// The request log names the path, never the query string: a token or a
+// password put in a URL by a careless link must not end up in the logs.
+//
+// Fails when logRequests logs r.URL.String() (or r.RequestURI) instead of
+// r.URL.Path.
+func TestRequestLogLeavesOutTheQuery(t *testing.T) {
+	const secret = "SECRET123"
+	ts := startServerCapturingOutput(t, nil)
+	signedIn := guaranteesSignIn(t, ts)
+	anonymous := newClient(t, ts)
+	paths := []string{"/me", "/no-such-page"}
+	for _, path := range paths {
+		signedIn.get(path + "?token=" + secret)
+		anonymous.get(path + "?token=" + secret + "&next=%2Fme")
+	}
+	anonymous.do("GET", "/?password="+secret, nil, nil)
+	anonymous.postJSON("/login?token="+secret, map[string]string{"username": "nobody", "password": "no-password"})
+
+	output := ts.logs.String()
+	for _, line := range strings.Split(output, "\n") {
+		if strings.Contains(line, secret) {
+			t.Errorf("the server's output holds the query string's %s: %s", secret, line)
+		}
+	}
+	// The requests were logged (a server that logs nothing would pass
+	// the check above): one line each, naming the path.
+	for _, path := range paths {
+		if n := strings.Count(output, path); n < 2 {
+			t.Errorf("%d log lines name %s, want one per request (2):\n%s", n, path, output)
+		}
+	}
+}
+
+// Every response, whatever it is (a page, a JSON answer, an error), forbids
+// being framed (clickjacking) and content sniffing, and limits the Referer.
+//
+// Fails when X-Frame-Options, or frame-ancestors in the Content-Security-
+// Policy, or X-Content-Type-Options, or Referrer-Policy, is removed.
+func TestEveryResponseForbidsFraming(t *testing.T) {
+	ts := startServer(t, nil)
+	signedIn := guaranteesSignIn(t, ts)
+	anonymous := newClient(t, ts)
+	html := map[string]string{"Accept": "text/html"}
+	for _, tc := range []struct {
+		what string
+		r    response
+		want int // 0: any status
+	}{
+		{"the home page, signed in", signedIn.do("GET", "/", nil, html), http.StatusOK},
+		{"/me as JSON", signedIn.get("/me"), http.StatusOK},
+		{"the home page", anonymous.do("GET", "/", nil, html), http.StatusOK},
+		{"HEAD of the home page", anonymous.do("HEAD", "/", nil, html), http.StatusOK},
+		{"/visits", anonymous.do("GET", "/visits", nil, html), http.StatusOK},
+		{"/me when signed out", anonymous.get("/me"), http.StatusUnauthorized},
+		{"/healthz", anonymous.get("/healthz"), http.StatusOK},
+		{"a failed login", anonymous.postJSON("/login", map[string]string{"username": "nobody", "password": "no-password"}), http.StatusUnauthorized},
+		{"a malformed login", anonymous.do("POST", "/login", strings.NewReader("{"), map[string]string{"Content-Type": "application/json"}), http.StatusBadRequest},
+		{"a 404 in JSON", anonymous.get("/no-such-page"), http.StatusNotFound},
+		{"a 404 page", anonymous.do("GET", "/no-such-page", nil, html), http.StatusNotFound},
+		{"a 405", anonymous.get("/logout"), http.StatusMethodNotAllowed},
+		{"a cross-site POST", anonymous.do("POST", "/logout", nil, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}), 0},
+		{"a logout", signedIn.do("POST", "/logout", nil, jsonHeaders), http.StatusOK},
+	} {
+		if tc.want != 0 && tc.r.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.what, tc.r.StatusCode, tc.want)
+		}
+		wantNoFraming(t, tc.what, tc.r.Header)
+	}
+}
+
+// wantNoFraming reports the protective headers that h lacks.
+func wantNoFraming(t testing.TB, what string, h http.Header) {
+	t.Helper()
+	if got := h.Get("X-Frame-Options"); !strings.EqualFold(got, "DENY") {
+		t.Errorf("%s: X-Frame-Options = %q, want DENY", what, got)
+	}
+	frameAncestorsNone := false
+	for _, policy := range h.Values("Content-Security-Policy") {
+		for _, directive := range strings.Split(policy, ";") {
+			f := strings.Fields(directive)
+			if len(f) == 2 && strings.EqualFold(f[0], "frame-ancestors") && f[1] == "'none'" {
+				frameAncestorsNone = true
+			}
+		}
+	}
+	if !frameAncestorsNone {
+		t.Errorf("%s: Content-Security-Policy = %q, want frame-ancestors 'none'", what, h.Values("Content-Security-Policy"))
+	}
+	if got := h.Get("X-Content-Type-Options"); !strings.EqualFold(got, "nosniff") {
+		t.Errorf("%s: X-Content-Type-Options = %q, want nosniff", what, got)
+	}
+	// Any policy that never sends a page's path and query to another site.
+	switch got := h.Get("Referrer-Policy"); strings.ToLower(got) {
+	case "no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin", "origin", "origin-when-cross-origin":
+	default:
+		t.Errorf("%s: Referrer-Policy = %q, want one that keeps URLs on this site (same-origin, no-referrer, ...)", what, got)
+	}
+}
+
+// Sign-out-everywhere ends every session of the user, from whichever one
+// asks: the oldest (the sign-up's) as well as the others, and nobody else's.
+//
+// Fails when the store skips the oldest session (step 5: the script ranges
+// over the user's sessions from 1 instead of 0; step 4: the DELETE keeps the
+// session with the earliest created_at).
+func TestLogoutAllEndsTheOldestSessionToo(t *testing.T) {
+	wantLogoutAllEndsEverySession(t, startServer(t, nil))
+}
+
+// The same across instances: sessions made on two servers that share one
+// Redis, sign-out-everywhere asked of one of them.
+func TestLogoutAllEndsTheOldestSessionAcrossInstances(t *testing.T) {
+	env := map[string]string{"SESSION_SECRET": testSecret}
+	db := filepath.Join(t.TempDir(), "app.db")
+	wantLogoutAllEndsEverySession(t, startServer(t, env, "-db", db), startServer(t, env, "-db", db))
+}
+
+// wantLogoutAllEndsEverySession signs alice up and then in from three more
+// browsers, in turn on each of servers (instances of one deployment), calls
+// /logout-all from the newest session and checks that each of the four
+// sessions has ended.
+func wantLogoutAllEndsEverySession(t *testing.T, servers ...*testServer) {
+	t.Helper()
+	browsers := []*client{guaranteesSignIn(t, servers[0])} // the oldest session
+	for i := 1; i <= 3; i++ {
+		c := newClient(t, servers[i%len(servers)])
+		wantStatus(t, c.login("alice", "wonderland"), http.StatusOK)
+		browsers = append(browsers, c)
+	}
+	bob := newClient(t, servers[0])
+	wantStatus(t, bob.signup("bob", "the-builder"), http.StatusCreated)
+	cookies := make([]string, len(browsers))
+	for i, c := range browsers {
+		if got := c.whoami(); got != "alice" {
+			t.Fatalf("browser %d: /me = %q before logout-all, want alice", i+1, got)
+		}
+		cookies[i] = c.sessionCookie()
+	}
+
+	newest := browsers[len(browsers)-1]
+	wantStatus(t, newest.do("POST", "/logout-all", nil, jsonHeaders), http.StatusOK)
+	for i, cookie := range cookies {
+		// Each browser's cookie as it was: the server must refuse it,
+		// whatever the browser did with the response.
+		for _, ts := range servers {
+			c := newClient(t, ts)
+			c.setSessionCookie(cookie)
+			if r := c.get("/me"); r.StatusCode != http.StatusUnauthorized {
+				t.Errorf("after logout-all from the newest of %d sessions, session %d of %d (1 is the oldest) still works: /me = %d %s", len(cookies), i+1, len(cookies), r.StatusCode, r.Body)
+			}
+		}
+	}
+	if got := bob.whoami(); got != "bob" {
+		t.Errorf("alice's logout-all ended bob's session too (/me = %q)", got)
+	}
+}
+
+// startServerCapturingOutput is startServer, with everything run writes to
+// stdout and to stderr in the testServer's logs.
+func startServerCapturingOutput(t testing.TB, env map[string]string, args ...string) *testServer {
+	t.Helper()
+	out := &outputWatcher{listening: make(chan string, 1)}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	args = append(guaranteesServerArgs(t), args...)
+	go func() { done <- run(ctx, args, getenv, out, out) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case addr := <-out.listening:
+		return &testServer{URL: "http://" + addr, logs: &out.buf, stop: stop}
+	case err := <-done:
+		done <- err
+		t.Fatalf("server stopped before listening: %v\noutput:\n%s", err, out.buf.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("server did not listen within 10s; output:\n%s", out.buf.String())
+	}
+	return nil
+}
+
+// outputWatcher keeps what the server writes and says once where it
+// listens.
+type outputWatcher struct {
+	buf       syncBuffer
+	once      sync.Once
+	listening chan string
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+func (w *outputWatcher) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	if m := listeningRE.FindStringSubmatch(w.buf.String()); m != nil {
+		w.once.Do(func() { w.listening <- m[1] })
+	}
+	return n, err
+}
+
+// Below: what differs from step to step.
+
+// guaranteesServerArgs are the arguments startServer adds in this step.
+func guaranteesServerArgs(t testing.TB) []string {
+	return withRedis(t, []string{"-addr", "127.0.0.1:0", "-bcrypt-cost", strconv.Itoa(bcrypt.MinCost), "-db", filepath.Join(t.TempDir(), "app.db")})
+}
+
+// guaranteesSignIn is a new visitor who signs up as alice, and so is signed
+// in. Call it once per server.
+func guaranteesSignIn(t testing.TB, ts *testServer) *client {
+	t.Helper()
+	c := newClient(t, ts)
+	wantStatus(t, c.signup("alice", "wonderland"), http.StatusCreated)
+	return c
+}
+
+// sessionIDRandom is the random part of a session id: a signed-in session's
+// id starts with its user's tag (4 hex digits and a dot), which puts it in
+// its user's Redis Cluster slot and is no secret.
+func sessionIDRandom(id string) string {
+	if tag, random, ok := strings.Cut(id, "."); ok && len(tag) == 4 && strings.Trim(tag, "0123456789abcdef") == "" {
+		return random
+	}
+	return id
+}
