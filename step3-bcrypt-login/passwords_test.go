@@ -172,9 +172,14 @@ func TestNewcomerIsServedDuringAFlood(t *testing.T) {
 			waitUntil(t, "the flood holds every place", func() bool {
 				h.mu.Lock()
 				defer h.mu.Unlock()
-				return len(h.places) == 3 && h.places["203.0.113.3"] == 2
+				return len(h.places) == 3 && h.places["203.0.113.1"]+h.places["203.0.113.2"]+h.places["203.0.113.3"] == 6
 			})
 			all = append(all, compareFrom(t.Context(), h, "198.51.100.7"))
+			waitUntil(t, "the newcomer waits", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.places["198.51.100.7"] == 1
+			})
 		}
 	}
 	for i := 1; ; i++ {

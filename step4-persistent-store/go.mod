@@ -7,7 +7,6 @@ require (
 	github.com/gorilla/sessions v1.4.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	golang.org/x/crypto v0.55.0
-	golang.org/x/time v0.15.0
 )
 
 require github.com/gorilla/securecookie v1.1.2

@@ -173,9 +173,14 @@ func TestNewcomerIsServedDuringAFlood(t *testing.T) {
 			waitUntil(t, "the flood holds every place", func() bool {
 				h.mu.Lock()
 				defer h.mu.Unlock()
-				return len(h.places) == 3 && h.places["203.0.113.3"] == 2
+				return len(h.places) == 3 && h.places["203.0.113.1"]+h.places["203.0.113.2"]+h.places["203.0.113.3"] == 6
 			})
 			all = append(all, compareFrom(t.Context(), h, "198.51.100.7"))
+			waitUntil(t, "the newcomer waits", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.places["198.51.100.7"] == 1
+			})
 		}
 	}
 	for i := 1; ; i++ {
@@ -204,15 +209,15 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // serveWith serves a new SQLite store and users with h and th, so that a
-// test can hold hashing or set the throttle's clock.
-func serveWith(t *testing.T, h *hasher, th *throttle) (*testServer, *SQLiteStore) {
+// test can hold hashing or set the throttle's clock. path is the database's.
+func serveWith(t *testing.T, h *hasher, th *throttle) (ts *testServer, path string) {
 	t.Helper()
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
 	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
 		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), h, th, db))
 	t.Cleanup(hs.Close)
-	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}, st
+	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}, db.path
 }
 
 // Logins that were never checked are no failures. Ten logins at once with
@@ -256,7 +261,7 @@ func TestBusyIsNotAFailure(t *testing.T) {
 // session: nobody would receive its cookie.
 func TestGoneClientGetsNoSession(t *testing.T) {
 	h := must(newHasher(bcrypt.MinCost))
-	ts, st := serveWith(t, h, newThrottle(false))
+	ts, path := serveWith(t, h, newThrottle(false))
 	signUpUsers(t, ts) // one session each
 	reached := make(chan struct{})
 	h.beforeHash = func(ctx context.Context, addr string) {
@@ -286,7 +291,7 @@ func TestGoneClientGetsNoSession(t *testing.T) {
 		t.Fatalf("the cancelled login returned %v, want context.Canceled", err)
 	}
 	ts.stop() // waits for the handler to end
-	if n := userSessions(t, st.db.path, "alice"); n != 1 {
+	if n := userSessions(t, path, "alice"); n != 1 {
 		t.Errorf("alice has %d sessions, want 1 (her signup's): the login whose client left made one", n)
 	}
 }

@@ -286,6 +286,29 @@ func TestPasswordChange(t *testing.T) {
 	}
 }
 
+// A password change is never half done: while Redis refuses writes for
+// three seconds (longer than the store's timeout), the change answers 503
+// and nothing changed: the old password works, the new one does not, and
+// the other session is still signed in once Redis is back.
+func TestPasswordChangeIsNeverHalfDone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	ts := startServer(t, nil, "-db", path)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	b := signInFrom(t, ts, "alice", "wonderland", "B")
+	must0(t, redisOf(t, path).client().Do(t.Context(), "CLIENT", "PAUSE", 3000, "WRITE").Err())
+
+	wantStatus(t, a.changePassword("wonderland", "looking-glass"), http.StatusServiceUnavailable)
+	waitUntil(t, "Redis takes writes again", func() bool {
+		return redisOf(t, path).client().Set(t.Context(), "probe", 1, time.Second).Err() == nil
+	})
+	if got := b.whoami(); got != "alice" {
+		t.Fatalf("after a failed change the other browser is signed in as %q, want alice", got)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "looking-glass"), http.StatusUnauthorized)
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+}
+
 func TestPasswordChangeRefusals(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)

@@ -9,7 +9,6 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/redis/go-redis/v9 v9.22.0
 	golang.org/x/crypto v0.55.0
-	golang.org/x/time v0.15.0
 )
 
 require (

@@ -67,8 +67,7 @@ func handleVisits(store sessionStore) http.Handler {
 }
 
 // handleLogin checks the credentials and signs the user in, in a session
-// with a new id. Every failure costs one bcrypt comparison and gets the
-// same answer, whether the user exists or not.
+// with a new id.
 func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		creds, err := readCredentials(r)
@@ -77,41 +76,13 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 			return
 		}
 		username := foldUsername(creds.Username)
-		key := throttle.key(r, username)
-		ok, retryAfter, err := throttle.allow(r.Context(), key)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
+		u, ok := checkPassword(w, r, users, hasher, throttle, username, creds.Password, loginFailure)
 		if !ok {
-			tooManyFailures(w, r, retryAfter)
 			return
 		}
-		// From here on every way out ends the attempt; one that ends in a
-		// store error counts as failed too, as it may have been a guess, and
-		// one whose password was never checked is abandoned.
-		u, err := users.FindUser(r.Context(), username)
-		if err != nil && !errors.Is(err, errNoUser) {
-			throttle.failed(key)
-			usersFailed(w, r)
-			return
-		}
-		match, err := hasher.Compare(r.Context(), u.Hash, creds.Password) // u.Hash is nil for no user
-		if err != nil {
-			throttle.abandoned(key) // no password was checked
-			hashingFailed(w, r)
-			return
-		}
-		if !match {
-			throttle.failed(key)
-			loginFailure(w, r)
-			return
-		}
-		throttle.succeeded(key)
 		if testHookPasswordChecked != nil {
 			testHookPasswordChecked()
 		}
-		u.Hash = rehash(r.Context(), users, hasher, username, u.Hash, creds.Password)
 		s, err := signIn(w, r, store, username)
 		if err != nil {
 			storeFailed(w, r)
@@ -133,12 +104,42 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 			}
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]string{"user": username})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": username}, "/")
 	})
+}
+
+// checkPassword checks username's password, as login and password change
+// do: throttled, one bcrypt comparison whether the user exists or not, and
+// a new hash when the cost has changed. It returns the user, or answers
+// itself (wrong answers the wrong password) and returns ok == false.
+func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hasher *hasher, throttle *throttle,
+	username, password string, wrong func(http.ResponseWriter, *http.Request)) (u user, ok bool) {
+	a, retryAfter, err := throttle.begin(r, username)
+	if err != nil {
+		throttled(w, r, retryAfter, err, "too many failed logins, please try again later")
+		return u, false
+	}
+	u, err = users.FindUser(r.Context(), username)
+	if err != nil && !errors.Is(err, errNoUser) {
+		throttle.end(a, attemptUnchecked)
+		usersFailed(w, r)
+		return u, false
+	}
+	addr := clientAddr(r, throttle.trustProxy)
+	match, err := hasher.Compare(r.Context(), addr, u.Hash, password) // u.Hash is nil for no user
+	switch {
+	case err != nil:
+		throttle.end(a, attemptUnchecked)
+		hashingFailed(w, r)
+		return u, false
+	case !match:
+		throttle.end(a, attemptFailed)
+		wrong(w, r)
+		return u, false
+	}
+	throttle.end(a, attemptSucceeded)
+	u.Hash = rehash(r.Context(), users, hasher, addr, username, u.Hash, password)
+	return u, true
 }
 
 // rehash gives a user whose hash has another cost than -bcrypt-cost (which
@@ -146,11 +147,11 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 // the password the login has just checked, and returns the hash now stored.
 // It never fails a login: when hashing or storing fails, the old hash stays,
 // and the next login tries again.
-func rehash(ctx context.Context, users userStore, hasher *hasher, username string, old []byte, password string) []byte {
+func rehash(ctx context.Context, users userStore, hasher *hasher, addr, username string, old []byte, password string) []byte {
 	if cost, err := bcrypt.Cost(old); err != nil || cost == hasher.cost {
 		return old
 	}
-	hash, err := hasher.Hash(ctx, password)
+	hash, err := hasher.Hash(ctx, addr, password)
 	if err != nil {
 		return old
 	}
@@ -159,7 +160,7 @@ func rehash(ctx context.Context, users userStore, hasher *hasher, username strin
 		// Another login may have rehashed first: a stored hash that takes
 		// this password is no password change, and is the one now stored.
 		if u, err := users.FindUser(ctx, username); err == nil {
-			if match, err := hasher.Compare(ctx, u.Hash, password); err == nil && match {
+			if match, err := hasher.Compare(ctx, addr, u.Hash, password); err == nil && match {
 				return u.Hash
 			}
 		}
@@ -196,17 +197,19 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
 }
 
-// tooManyFailures answers 429 once a username, or this address, has failed
-// too often.
-func tooManyFailures(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
+// throttled answers 429 once a limit is reached, and 503 while attempts
+// in flight could reach it (errBusy), or when Redis fails: try again shortly.
+func throttled(w http.ResponseWriter, r *http.Request, retryAfter time.Duration, err error, msg string) {
+	switch {
+	case errors.Is(err, errBusy):
+		hashingFailed(w, r)
+		return
+	case !errors.Is(err, errLimited):
+		storeFailed(w, r)
+		return
+	}
 	setRetryAfter(w, retryAfter)
-	writeError(w, r, http.StatusTooManyRequests, "too many failed logins, please try again later")
-}
-
-// tooManySignups answers 429 once this address has signed up too often.
-func tooManySignups(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
-	setRetryAfter(w, retryAfter)
-	writeError(w, r, http.StatusTooManyRequests, "too many sign-ups from this address, please try again later")
+	writeError(w, r, http.StatusTooManyRequests, msg)
 }
 
 // setRetryAfter says when to try again, in whole seconds, rounded up.
@@ -248,22 +251,16 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		addr := clientAddr(r, throttle.trustProxy)
-		ok, retryAfter, err := throttle.signups.allow(r.Context(), addr)
-		if err != nil {
-			storeFailed(w, r)
+		if retryAfter, err := throttle.signups.begin(r.Context(), hashKey(addr)); err != nil {
+			throttled(w, r, retryAfter, err, "too many sign-ups from this address, please try again later")
 			return
 		}
-		if !ok {
-			tooManySignups(w, r, retryAfter)
-			return
-		}
-		hash, err := hasher.Hash(r.Context(), creds.Password)
+		hash, err := hasher.Hash(r.Context(), addr, creds.Password)
+		throttle.signups.end(hashKey(addr), err == nil) // a signup counts once hashed
 		if err != nil {
-			throttle.signups.cancel(addr) // nothing was hashed
 			hashingFailed(w, r)
 			return
 		}
-		throttle.signups.count(addr)
 		if err := users.CreateUser(r.Context(), username, hash); err != nil {
 			if errors.Is(err, errUserExists) {
 				signupFailure(w, r, http.StatusConflict, creds.Username, map[string]string{"username": err.Error()})
@@ -276,11 +273,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			storeFailed(w, r)
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusCreated, map[string]string{"user": username})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusCreated, map[string]any{"user": username}, "/")
 	})
 }
 
@@ -416,11 +409,7 @@ func handleRevoke(store sessionStore) http.Handler {
 			writeError(w, r, http.StatusNotFound, "you have no such session")
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]string{"user": user})
-			return
-		}
-		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": user}, "/sessions")
 	})
 }
 
@@ -456,41 +445,37 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			passwordFailure(w, r, http.StatusBadRequest, username, map[string]string{"new_password": "new " + msg})
 			return
 		}
-		key := throttle.key(r, username)
-		ok, retryAfter, err := throttle.allow(r.Context(), key)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		if !ok {
-			tooManyFailures(w, r, retryAfter)
-			return
-		}
-		u, err := users.FindUser(r.Context(), username)
-		if err != nil && !errors.Is(err, errNoUser) {
-			throttle.failed(key)
-			usersFailed(w, r)
-			return
-		}
-		match, err := hasher.Compare(r.Context(), u.Hash, change.Current)
-		if err != nil {
-			throttle.abandoned(key) // no password was checked
-			hashingFailed(w, r)
-			return
-		}
-		if !match {
-			throttle.failed(key)
+		u, ok := checkPassword(w, r, users, hasher, throttle, username, change.Current, func(w http.ResponseWriter, r *http.Request) {
 			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
+		})
+		if !ok {
 			return
 		}
-		throttle.succeeded(key)
 		if testHookPasswordChecked != nil {
 			testHookPasswordChecked()
 		}
-
-		hash, err := hasher.Hash(r.Context(), change.New)
+		hash, err := hasher.Hash(r.Context(), clientAddr(r, throttle.trustProxy), change.New)
 		if err != nil {
 			hashingFailed(w, r)
+			return
+		}
+		// Users live in SQLite and sessions in Redis: no transaction spans
+		// both. So the other sessions end first, then the hash is written,
+		// then they end once more (a login that checked the old password in
+		// between may have made one). Whatever fails, there is never a new
+		// password beside an old session: at worst the old password stays,
+		// and the other sessions are gone. (A change that has already lost
+		// to another, checked against the same old password, stops here:
+		// it must not sign the winner out.)
+		if now, err := users.FindUser(r.Context(), username); err != nil {
+			usersFailed(w, r)
+			return
+		} else if !bytes.Equal(now.Hash, u.Hash) {
+			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
+			return
+		}
+		if err := store.DeleteUserSessions(r.Context(), username, s.ID); err != nil {
+			storeFailed(w, r)
 			return
 		}
 		// Only over the hash that was checked: of two changes checked against
@@ -514,11 +499,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			storeFailed(w, r)
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]string{"user": username})
-			return
-		}
-		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": username}, "/sessions")
 	})
 }
 
@@ -558,11 +539,7 @@ func handleLogout(store sessionStore) http.Handler {
 			storeFailed(w, r)
 			return
 		}
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
 	})
 }
 
@@ -593,11 +570,7 @@ func handleLogoutAll(store sessionStore) http.Handler {
 			return
 		}
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
-		if wantsJSON(r, apiByDefault(r)) {
-			writeJSON(w, http.StatusOK, map[string]any{"user": nil})
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
 	})
 }
 

@@ -3,14 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"net/url"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestHasher(t *testing.T) {
 	h := must(newHasher(bcrypt.MinCost))
 	ctx := t.Context()
 	password := strings.Repeat("p", 72)
-	hash := must(h.Hash(ctx, password))
+	hash := must(h.Hash(ctx, "192.0.2.1", password))
 	if strings.Contains(string(hash), password) {
 		t.Fatal("the hash holds the password")
 	}
@@ -38,11 +39,11 @@ func TestHasher(t *testing.T) {
 		{"no such user", nil, password, false},
 		{"a password over 72 bytes and no user", nil, password + "p", false},
 	} {
-		if got := must(h.Compare(ctx, tc.hash, tc.password)); got != tc.want {
+		if got := must(h.Compare(ctx, "192.0.2.1", tc.hash, tc.password)); got != tc.want {
 			t.Errorf("%s: Compare = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if _, err := h.Hash(ctx, password+"p"); err == nil {
+	if _, err := h.Hash(ctx, "192.0.2.1", password+"p"); err == nil {
 		t.Error("Hash accepted a password over 72 bytes")
 	}
 }
@@ -67,60 +68,133 @@ func TestBcryptCostFlag(t *testing.T) {
 	}
 }
 
-// At most GOMAXPROCS hashes run at once, and waitingPerSlot requests per
-// slot wait for a turn: one more is turned away at once. One waiting for
-// its turn gives up when its request is cancelled, and goes on when a turn
-// comes.
-func TestHashingWaitsForItsTurnOrGivesUp(t *testing.T) {
+// holdHashing makes every request that gets a hashing slot wait there
+// until the returned function is called, and sends its address on
+// admitted: a test sees who hashes, and in which order.
+func holdHashing(h *hasher) (admitted chan string, release func()) {
+	admitted = make(chan string, 1000)
+	gate := make(chan struct{})
+	h.beforeHash = func(ctx context.Context, addr string) {
+		admitted <- addr
+		<-gate
+	}
+	return admitted, sync.OnceFunc(func() { close(gate) })
+}
+
+// compareFrom runs a Compare from addr in the background; its error comes
+// on the channel.
+func compareFrom(ctx context.Context, h *hasher, addr string) chan error {
+	errc := make(chan error, 1)
+	go func() { _, err := h.Compare(ctx, addr, nil, "password"); errc <- err }()
+	return errc
+}
+
+// Hashing is admitted by time, fairly per address: at most GOMAXPROCS
+// hashes run at once; any number of requests may wait for a slot, but
+// none longer than the hasher's wait (then errBusy); one address holds at
+// most as many places, waiting or hashing, as there are slots; and a
+// request whose client has gone gives up at once.
+func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
 	h := must(newHasher(bcrypt.MinCost))
-	if procs := runtime.GOMAXPROCS(0); cap(h.slots) != procs || cap(h.queue) != waitingPerSlot*procs {
-		t.Fatalf("%d slots and a queue of %d, want GOMAXPROCS (%d) and %d per slot", cap(h.slots), cap(h.queue), procs, waitingPerSlot)
+	if procs := runtime.GOMAXPROCS(0); cap(h.slots) != procs || h.wait != maxWait {
+		t.Fatalf("%d slots and a wait of %v, want GOMAXPROCS (%d) and %v", cap(h.slots), h.wait, procs, maxWait)
 	}
-	h.queue = make(chan struct{}, 4) // room for the four below, whatever GOMAXPROCS is
-	hash := must(h.Hash(t.Context(), "password"))
-	for range cap(h.slots) { // every slot busy, as under a flood of logins
-		if err := h.acquire(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.slots = make(chan struct{}, 2) // two slots, whatever the machine
+	h.wait = time.Hour               // no deadline, until the test sets one
+	admitted, release := holdHashing(h)
+	defer release()
 
-	// Each of these waits for a turn, then gives up: a comparison for no
-	// user, or for a password over 72 bytes, queues like a real one (and
-	// so costs a real one's time).
+	// Two hash for 192.0.2.1, then its third is turned away at once.
+	first := []chan error{compareFrom(t.Context(), h, "192.0.2.1"), compareFrom(t.Context(), h, "192.0.2.1")}
+	<-admitted
+	<-admitted
+	if err := <-compareFrom(t.Context(), h, "192.0.2.1"); !errors.Is(err, errBusy) {
+		t.Fatalf("a third request from an address with two places: %v, want errBusy at once", err)
+	}
+	// A hundred other addresses wait: not counted, not refused.
+	var waiting []chan error
+	for i := range 100 {
+		waiting = append(waiting, compareFrom(t.Context(), h, fmt.Sprintf("198.51.100.%d", i)))
+	}
+	waitUntil(t, "100 requests wait", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.places) == 101
+	})
+	// One whose client leaves gives up, and frees its place.
 	ctx, cancel := context.WithCancel(t.Context())
-	waiting := map[string]func() error{
-		"Compare":                func() error { _, err := h.Compare(ctx, hash, "password"); return err },
-		"Compare, no such user":  func() error { _, err := h.Compare(ctx, nil, "password"); return err },
-		"Compare, over 72 bytes": func() error { _, err := h.Compare(ctx, hash, strings.Repeat("p", 73)); return err },
-		"Hash":                   func() error { _, err := h.Hash(ctx, "password"); return err },
-	}
-	errs := make(map[string]chan error)
-	for name, f := range waiting {
-		errc := make(chan error, 1)
-		errs[name] = errc
-		go func() { errc <- f() }()
-	}
-	waitUntil(t, "four requests wait for a turn", func() bool { return len(h.queue) == 4 })
-	if _, err := h.Compare(t.Context(), hash, "password"); !errors.Is(err, errBusy) {
-		t.Errorf("Compare with every slot busy and the queue full returned %v, want errBusy at once", err)
-	}
+	gone := compareFrom(ctx, h, "203.0.113.9")
 	cancel()
-	for name, errc := range errs {
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Errorf("%s with a cancelled request returned %v, want context.Canceled", name, err)
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled request: %v, want context.Canceled", err)
+	}
+	release()
+	for _, errc := range append(first, waiting...) {
+		if err := <-errc; err != nil {
+			t.Errorf("a request that waited for its turn: %v", err)
 		}
 	}
-
-	ok := make(chan bool, 1)
-	go func() { ok <- must(h.Compare(t.Context(), hash, "password")) }()
-	h.release() // one turn comes free
-	if !<-ok {
-		t.Error("a comparison that waited for its turn did not match")
+	h.mu.Lock()
+	if len(h.places) != 0 {
+		t.Errorf("places left after every request ended: %v", h.places)
 	}
+	h.mu.Unlock()
 
-	// A slot is free now, but the request is gone already.
-	if _, err := h.Compare(ctx, hash, "password"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Compare for a cancelled request ran anyway: %v", err)
+	// With every slot held, a request waits h.wait, then gets errBusy.
+	h.wait = 50 * time.Millisecond
+	h.slots <- struct{}{}
+	h.slots <- struct{}{}
+	if err := <-compareFrom(t.Context(), h, "192.0.2.1"); !errors.Is(err, errBusy) {
+		t.Errorf("a request that found no slot within its wait: %v, want errBusy", err)
+	}
+}
+
+// While three addresses flood logins, each holding all its places, a
+// newcomer from a fourth address hashes after at most two of each
+// flooder's requests, not after the whole flood.
+func TestNewcomerIsServedDuringAFlood(t *testing.T) {
+	h := must(newHasher(bcrypt.MinCost))
+	h.slots = make(chan struct{}, 2)
+	h.wait = time.Hour
+	order := make(chan string, 100)
+	turn := make(chan struct{})
+	h.beforeHash = func(ctx context.Context, addr string) {
+		order <- addr
+		<-turn
+	}
+	var all []chan error
+	for round := range 5 {
+		for _, flooder := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
+			for range 2 {
+				all = append(all, compareFrom(t.Context(), h, flooder))
+			}
+		}
+		if round == 0 {
+			waitUntil(t, "the flood holds every place", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return len(h.places) == 3 && h.places["203.0.113.1"]+h.places["203.0.113.2"]+h.places["203.0.113.3"] == 6
+			})
+			all = append(all, compareFrom(t.Context(), h, "198.51.100.7"))
+			waitUntil(t, "the newcomer waits", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.places["198.51.100.7"] == 1
+			})
+		}
+	}
+	for i := 1; ; i++ {
+		if addr := <-order; addr == "198.51.100.7" {
+			if i > 7 {
+				t.Errorf("the newcomer hashed %dth, want within the first 7", i)
+			}
+			break
+		}
+		turn <- struct{}{}
+	}
+	close(turn)
+	for _, errc := range all {
+		<-errc // busy or done, as long as each ends
 	}
 }
 
@@ -134,109 +208,72 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// A flood of 400 logins for made-up usernames from one address, while every
-// hashing slot is held: every request gets an answer (401, 429, or 503 with
-// Retry-After), never a dropped connection, and only the slots and the queue
-// get to hash. A real user's logins meanwhile get 503 with Retry-After at
-// once, and do not count against her: she signs in once the flood has
-// drained. The flood's do count against its address, now locked.
-func TestLoginFloodIsBounded(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // 2 slots, whatever the machine
-	const slots, flood = 2, 400
-	bound := slots + waitingPerSlot*slots
-	var holding atomic.Bool
-	var hashed atomic.Int64
-	release := make(chan struct{})
-	testHookHashing = func(ctx context.Context) {
-		if holding.Load() {
-			hashed.Add(1)
-			<-release
-		}
+// serveWith serves a new Redis store and SQLite users with h and th, so
+// that a test can hold hashing. The Redis of the store is the one of -db
+// path (redisOf), as for startServer.
+func serveWith(t *testing.T, h *hasher, th *throttle) (ts *testServer, path string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "app.db")
+	rs := startRedis(t)
+	redisByDB.Lock()
+	redisByDB.m[path] = rs
+	redisByDB.Unlock()
+	db := openTestDB(t, path)
+	st, _ := newTestStoreOn(t, rs, time.Hour, time.Hour)
+	st.now = time.Now
+	if th == nil {
+		th = newThrottle(rs.client(), config{trustProxy: true}, st.logger)
 	}
-	t.Cleanup(func() { testHookHashing = nil }) // after the server has stopped
-	ts := startServer(t, nil, "-trust-proxy")
+	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), h, th, db))
+	t.Cleanup(hs.Close)
+	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}, path
+}
+
+// Logins that were never checked are no failures. Ten logins at once with
+// the right password from one address, while hashing is held: two hash,
+// the rest are answered 503 with Retry-After at once, never 401 or 429.
+// Then alice signs in, and five wrong passwords (exactly) are still allowed
+// from that address: the busy answers counted for nothing.
+func TestBusyIsNotAFailure(t *testing.T) {
+	h := must(newHasher(bcrypt.MinCost))
+	h.slots = make(chan struct{}, 2)
+	ts, _ := serveWith(t, h, nil)
 	signUpUsers(t, ts)
-	holding.Store(true)
+	admitted, release := holdHashing(h)
 
-	type answer struct {
-		r   response
-		err error
+	answers := make(chan response, 10)
+	for range 10 {
+		go func() { answers <- newClient(t, ts).loginFrom("203.0.113.1", "alice", "wonderland") }()
 	}
-	answers := make(chan answer, flood)
-	for i := range flood {
-		go func() {
-			body := url.Values{"username": {"nobody" + strconv.Itoa(i)}, "password": {"guess"}}.Encode()
-			req, _ := http.NewRequest("POST", ts.URL+"/login", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Accept", "application/json")
-			req.Header.Set("X-Forwarded-For", "203.0.113.1")
-			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-			if err != nil {
-				answers <- answer{err: err}
-				return
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			answers <- answer{response{resp, string(b)}, err}
-		}()
-	}
-	statuses := map[int]int{}
-	take := func(n int) {
-		t.Helper()
-		for range n {
-			var a answer
-			select {
-			case a = <-answers:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("a flood login got no answer within 30s (statuses so far %v)", statuses)
-			}
-			if a.err != nil {
-				t.Fatalf("a flood login got no answer: %v", a.err)
-			}
-			statuses[a.r.StatusCode]++
-			switch a.r.StatusCode {
-			case http.StatusUnauthorized:
-			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-				if a.r.Header.Get("Retry-After") == "" {
-					t.Errorf("%d without Retry-After", a.r.StatusCode)
-				}
-			default:
-				t.Errorf("a flood login got %d, want 401, 429 or 503: %s", a.r.StatusCode, a.r.Body)
-			}
-		}
-	}
-	take(flood - bound) // all but those in the slots and the queue, without waiting for them
-
-	alice := newClient(t, ts)
-	for range maxFailures + 1 {
-		r := alice.loginFrom("198.51.100.7", "alice", "wonderland")
+	for range 8 {
+		r := <-answers
 		wantStatus(t, r, http.StatusServiceUnavailable)
 		if r.Header.Get("Retry-After") == "" {
 			t.Error("503 without Retry-After")
 		}
 	}
-	if n := hashed.Load(); n != int64(slots) {
-		t.Errorf("%d requests hashing during the flood, want %d", n, slots)
-	}
+	<-admitted
+	<-admitted
+	release()
+	wantStatus(t, <-answers, http.StatusOK)
+	wantStatus(t, <-answers, http.StatusOK)
 
-	close(release)
-	take(bound)
-	if statuses[http.StatusUnauthorized] != bound || hashed.Load() != int64(bound) {
-		t.Errorf("%d flood logins hashed, %d answered 401 (statuses %v), want %d: the slots and the queue", hashed.Load(), statuses[http.StatusUnauthorized], statuses, bound)
+	c := newClient(t, ts)
+	wantStatus(t, c.loginFrom("203.0.113.1", "alice", "wonderland"), http.StatusOK)
+	for range maxFailures {
+		wantStatus(t, c.loginFrom("203.0.113.1", "alice", "guess"), http.StatusUnauthorized)
 	}
-	wantStatus(t, alice.loginFrom("198.51.100.7", "alice", "wonderland"), http.StatusOK)
-	wantThrottled(t, alice.loginFrom("203.0.113.1", "alice", "wonderland"))
+	wantThrottled(t, c.loginFrom("203.0.113.1", "alice", "wonderland"))
 }
 
 // A login whose client leaves while its password is checked creates no
 // session: nobody would receive its cookie.
 func TestGoneClientGetsNoSession(t *testing.T) {
-	var armed atomic.Bool
+	h := must(newHasher(bcrypt.MinCost))
+	ts, path := serveWith(t, h, nil)
+	signUpUsers(t, ts) // one session each
 	reached := make(chan struct{})
-	testHookHashing = func(ctx context.Context) {
-		if !armed.CompareAndSwap(true, false) {
-			return
-		}
+	h.beforeHash = func(ctx context.Context, addr string) {
 		close(reached)
 		select {
 		case <-ctx.Done():
@@ -244,11 +281,6 @@ func TestGoneClientGetsNoSession(t *testing.T) {
 			t.Error("the server did not notice within 10s that the client left")
 		}
 	}
-	t.Cleanup(func() { testHookHashing = nil }) // after the server has stopped
-	db := filepath.Join(t.TempDir(), "app.db")
-	ts := startServer(t, nil, "-db", db)
-	signUpUsers(t, ts) // one session each
-	armed.Store(true)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -267,9 +299,38 @@ func TestGoneClientGetsNoSession(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the cancelled login returned %v, want context.Canceled", err)
 	}
-	must0(t, ts.stop()) // waits for the handler to end
-	if n := userSessions(t, db, "alice"); n != 1 {
+	ts.stop() // waits for the handler to end
+	if n := userSessions(t, path, "alice"); n != 1 {
 		t.Errorf("alice has %d sessions, want 1 (her signup's): the login whose client left made one", n)
+	}
+}
+
+// A user whose hash has an older, cheaper cost, and who is sent a wrong
+// password, costs a comparison at the current cost too: else the quick
+// answer would tell who has not signed in since the cost was raised.
+func TestOldCostHashesAreTimedLikeTheRest(t *testing.T) {
+	h := must(newHasher(bcrypt.MinCost + 6))
+	old := must(bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost))
+	time1 := func(hash []byte) time.Duration {
+		start := time.Now()
+		for range 3 {
+			must(h.Compare(t.Context(), "192.0.2.1", hash, "not-wonderland"))
+		}
+		return time.Since(start)
+	}
+	unknown, oldCost := time1(nil), time1(old)
+	if oldCost < unknown/2 {
+		t.Errorf("a wrong password took %v for an old-cost hash, %v for no user: the time tells them apart", oldCost, unknown)
+	}
+}
+
+// The dummy hash costs what a real hash costs.
+func TestDummyHashHasTheCost(t *testing.T) {
+	for _, cost := range []int{bcrypt.MinCost, bcrypt.MinCost + 2} {
+		h := must(newHasher(cost))
+		if got := must(bcrypt.Cost(h.dummy)); got != cost {
+			t.Errorf("newHasher(%d): the dummy hash has cost %d", cost, got)
+		}
 	}
 }
 

@@ -430,8 +430,11 @@ func decodeRecord(fields map[string]string) (record, error) {
 // run on a Redis Cluster.
 var (
 	// createScript stores a new session, never over an existing one (like
-	// SET NX), and adds it to its user's set. It drops the set's members
-	// whose session Redis has deleted (no clock decides), and keeps the set
+	// SET NX), and adds it to its user's set. Of the set's ten members with
+	// the earliest deadlines, it drops those whose session Redis has deleted
+	// (no clock decides): ten at most, so that a login's work does not grow
+	// with the user's sessions, yet the set shrinks as fast as logins add to
+	// it. It keeps the set
 	// for at least keep ms: twice the max lifetime, so that it outlives
 	// every session it lists unless clocks are a max lifetime apart. KEYS:
 	// the session, then the user's set (none for an anonymous session);
@@ -444,7 +447,7 @@ var (
 	createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if KEYS[2] then
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 9)) do
     if redis.call('EXISTS', ARGV[4] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
   end
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])

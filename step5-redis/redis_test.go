@@ -566,6 +566,25 @@ func TestUserSetIsPruned(t *testing.T) {
 	}
 }
 
+// A new session's work does not grow with the user's sessions: it prunes
+// at most ten members of the user's set, those with the earliest
+// deadlines, whatever the set holds (issue 22: a login walked all 3,000).
+func TestNewSessionWorkIsBounded(t *testing.T) {
+	st, _ := newTestStore(t, time.Hour, time.Hour)
+	members := func() int64 { return st.client.ZCard(t.Context(), st.userSetKey("alice")).Val() }
+	var cookies []*http.Cookie
+	for range 50 {
+		cookies = append(cookies, newSession(t, st, map[any]any{userKey: "alice"}))
+	}
+	for _, c := range cookies {
+		st.client.Del(t.Context(), st.sessionKey(cookieID(t, st, c))) // gone, still listed
+	}
+	newSession(t, st, map[any]any{userKey: "alice"})
+	if n := members(); n != 50-10+1 {
+		t.Errorf("after one more session the set holds %d, want %d: ten pruned, one added", n, 50-10+1)
+	}
+}
+
 // When Redis fails, every operation of the store says so (and logs it once,
 // naming no session); nobody is taken for anonymous. When Redis is back, the
 // same client works again.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -25,16 +26,18 @@ type credentials struct {
 }
 
 // readCredentials takes the username and password from an Authorization:
-// Basic header, a JSON body or a form, in that order. Missing fields are
-// empty strings (a failed login, not a bad request); a body that cannot be
-// read as what it claims to be is a *requestError.
+// Basic header, else from a JSON body or a form. Missing fields are empty
+// strings (a failed login, not a bad request); a body that cannot be read
+// as what it claims to be is a *requestError, Basic header or not.
 func readCredentials(r *http.Request) (credentials, error) {
-	if user, pass, ok := r.BasicAuth(); ok {
-		return credentials{Username: user, Password: pass}, nil
-	}
 	var c credentials
-	err := readBody(r, map[string]any{"username": &c.Username, "password": &c.Password})
-	return c, err
+	if err := readBody(r, map[string]any{"username": &c.Username, "password": &c.Password}); err != nil {
+		return c, err
+	}
+	if user, pass, ok := r.BasicAuth(); ok {
+		c = credentials{Username: user, Password: pass}
+	}
+	return c, nil
 }
 
 // passwordChange is a change of password as the client sent it.
@@ -75,9 +78,10 @@ func readBody(r *http.Request, fields map[string]any) error {
 // decodeJSON reads one JSON object into fields, strictly. Go's
 // decoder is lenient in three ways that would let two readers of one body
 // (a proxy or firewall in front, and this server) see two different things:
-// it turns bytes that are not UTF-8 into U+FFFD (so that two different
-// passwords read the same), it keeps the last of two equal keys, and it
-// matches keys whatever their case. So the body must be valid UTF-8, and
+// it turns bytes that are not UTF-8, and escapes of half a UTF-16 pair
+// ("\ud800"), into U+FFFD (so that two different passwords read the same),
+// it keeps the last of two equal keys, and it matches keys whatever their
+// case. So the body must be valid UTF-8 with no lone surrogate escape, and
 // each key one of fields, spelled exactly, at most once.
 func decodeJSON(body io.Reader, fields map[string]any) error {
 	data, err := io.ReadAll(body)
@@ -86,6 +90,9 @@ func decodeJSON(body io.Reader, fields map[string]any) error {
 	}
 	if !utf8.Valid(data) {
 		return &requestError{http.StatusBadRequest, "malformed JSON: not valid UTF-8"}
+	}
+	if loneSurrogate(data) {
+		return &requestError{http.StatusBadRequest, "malformed JSON: half of a UTF-16 surrogate pair"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -117,6 +124,31 @@ func decodeJSON(body io.Reader, fields map[string]any) error {
 		return &requestError{http.StatusBadRequest, "malformed JSON: more than one value"}
 	}
 	return nil
+}
+
+// loneSurrogate reports whether JSON text holds an escape of one half of
+// a UTF-16 surrogate pair without the other half next to it.
+func loneSurrogate(data []byte) bool {
+	high := false // the character before was a pair's first half
+	for i := 0; i < len(data); i++ {
+		r := rune(-1)
+		if data[i] == '\\' && i+5 < len(data) && data[i+1] == 'u' {
+			if n, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 16); err == nil {
+				r = rune(n)
+			}
+		}
+		if second := 0xDC00 <= r && r < 0xE000; high != second {
+			return true
+		}
+		high = 0xD800 <= r && r < 0xDC00
+		if data[i] == '\\' {
+			i++ // past the escaped character: "\\u" escapes a backslash
+			if r >= 0 {
+				i += 4
+			}
+		}
+	}
+	return high
 }
 
 // parseForm parses a urlencoded or multipart form body.

@@ -93,6 +93,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 var jsonContentType = []string{"application/json"}
 
+// respond answers body as JSON to API clients, and sends browsers to page
+// (303 See Other: the browser GETs it, so a reload does not post again).
+func respond(w http.ResponseWriter, r *http.Request, status int, body any, page string) {
+	if wantsJSON(r, apiByDefault(r)) {
+		writeJSON(w, status, body)
+		return
+	}
+	http.Redirect(w, r, page, http.StatusSeeOther)
+}
+
 // writeError answers {"error": msg} to API clients and an error page to
 // browsers, with the same status.
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {

@@ -212,4 +212,9 @@ func TestPasswordBytesAreNotReplaced(t *testing.T) {
 		}
 	}
 	wantStatus(t, post("/login", "p\ufffdssword-123"), http.StatusOK)
+	// Nor are lone surrogate escapes: each would decode to U+FFFD too.
+	for _, lone := range []string{`p\ud800ssword-123`, `p\udfffssword-123`} {
+		wantStatus(t, post("/signup", lone), http.StatusBadRequest)
+		wantStatus(t, post("/login", lone), http.StatusBadRequest)
+	}
 }

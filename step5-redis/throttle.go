@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -43,18 +42,16 @@ const (
 //     accounts costs as many tries. A success does not reset it (or
 //     signing in to one's own account between guesses would).
 //   - After maxSignups signups from one address, that address gets 429:
-//     each costs a hash, and 409 tells whether a name is taken. A signup
-//     counts once it has been hashed, whatever its answer; one that is
-//     refused before (400, or 503 while busy) costs nothing and counts
-//     for nothing.
+//     each costs a hash, and 409 tells whether a name is taken.
+//
+// An attempt that has started but not ended counts as a failure to come,
+// so that a hundred guesses sent at once cannot all pass the check before
+// the first one fails: those that could go over the limit are told to try
+// again shortly (503), not that they failed. A password that was never
+// checked (the server was busy, or the client left) counts for nothing.
 //
 // None of them stops someone with many addresses: that is what slow hashes
 // and good passwords are for.
-//
-// Every count lives in Redis, so that all the instances of the app count
-// together: behind a load balancer, N instances must not mean N times the
-// guesses. When Redis cannot count, the attempt is refused (503): a
-// throttle that lets everything through while Redis is down is no throttle.
 type throttle struct {
 	trustProxy   bool
 	failures     *limiter // failed logins per username and address
@@ -72,67 +69,13 @@ func newThrottle(client redis.UniversalClient, cfg config, logger *slog.Logger) 
 	}
 }
 
-// loginKey names the username and the client address of a login attempt.
-type loginKey struct{ pair, addr string }
-
-func (t *throttle) key(r *http.Request, username string) loginKey {
-	addr := clientAddr(r, t.trustProxy)
-	return loginKey{pair: username + "\x00" + addr, addr: addr}
-}
-
-// allow lets one login attempt go on, or says how long until the next one
-// may. Every allowed attempt must end in failed, succeeded or abandoned.
-// An error means that Redis could not count: the attempt is not allowed.
-func (t *throttle) allow(ctx context.Context, k loginKey) (ok bool, retryAfter time.Duration, err error) {
-	if ok, retryAfter, err := t.addrFailures.allow(ctx, k.addr); !ok {
-		return false, retryAfter, err
-	}
-	if ok, retryAfter, err := t.failures.allow(ctx, k.pair); !ok {
-		t.addrFailures.cancel(k.addr)
-		return false, retryAfter, err
-	}
-	return true, 0, nil
-}
-
-// failed ends an attempt that did not sign in: it counts for both limits,
-// as it has since it was allowed.
-func (t *throttle) failed(k loginKey) {
-	t.failures.count(k.pair)
-	t.addrFailures.count(k.addr)
-}
-
-// succeeded ends an attempt that signed in: the username's failures from
-// this address are forgotten, the address's are not.
-func (t *throttle) succeeded(k loginKey) {
-	t.failures.forget(k.pair)
-	t.addrFailures.cancel(k.addr)
-}
-
-// abandoned ends an attempt whose password was never checked (the server
-// was too busy, or the client left while it waited). It does not count for
-// the username, so that a flood from elsewhere cannot lock a real user out
-// of their account; it counts for the address, or a flood that keeps the
-// hashing queue full would never be throttled.
-func (t *throttle) abandoned(k loginKey) {
-	t.failures.cancel(k.pair)
-	t.addrFailures.count(k.addr)
-}
-
-// limiter allows at most limit counted attempts per key within window, in
-// one Redis counter per key: <prefix>throttle:<limit's name>:<sha256(key),
-// hex> (a fixed size whatever the client sent, and no address or username
-// kept in clear). The first attempt of a window creates the counter with
-// the window as its TTL; when Redis deletes it, the window is over. That
-// is a fixed window, not step 4's token bucket: a guesser who waits for
-// the end of one may spend two windows' tries within a short time, but
-// each counter is one key, changed by one atomic command, which works on a
-// Cluster too.
-//
-// An attempt counts from the moment it is allowed: were it counted only
-// when it ends, a hundred parallel guesses, on one instance or many, would
-// all pass the check before the first one failed. An attempt that ends
-// without counting (a success, or a password never checked) gives its
-// count back.
+// limiter counts failures per key in a fixed window, in Redis, so that
+// every instance sees the same counts: at most limit of them within window
+// of the first. The whole allowance comes back when the window ends.
+// (Across a window's edge, up to twice the limit can pass: enough to stop
+// guessing, and far simpler than a sliding window.) Each key has two
+// counters: failures, which expire with the window (INCR, then EXPIRE NX:
+// the window starts at the first failure), and attempts in flight.
 type limiter struct {
 	client redis.UniversalClient
 	prefix string // of its keys
@@ -141,92 +84,146 @@ type limiter struct {
 	logger *slog.Logger
 }
 
-var (
-	// allowScript counts an attempt in the counter's window, opening one
-	// if there is none, and takes it back if that makes too many. It
-	// returns 0 when the attempt may go on, else the milliseconds until
-	// the window ends. KEYS[1]: the counter; ARGV: the limit, the window
-	// (ms).
-	allowScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n <= tonumber(ARGV[1]) then return 0 end
-redis.call('DECR', KEYS[1])
-return math.max(redis.call('PTTL', KEYS[1]), 1)`)
+// errLimited: the key has used its allowance (429, Retry-After).
+var errLimited = errors.New("too many attempts")
 
-	// cancelScript gives an attempt back to the counter, unless its window
-	// has ended already (a DECR then would make a counter of -1 with no
-	// TTL: a free attempt forever). KEYS[1]: the counter.
-	cancelScript = redis.NewScript(`
-if redis.call('PTTL', KEYS[1]) > 0 then redis.call('DECR', KEYS[1]) end
-return 0`)
-)
+// beginScript starts an attempt, or says why not: {0} started, {1, ms}
+// limited for ms more, {2} busy. One script, so that two instances cannot
+// both take the last place.
+var beginScript = redis.NewScript(`
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
+if failures >= tonumber(ARGV[1]) then return {1, redis.call('PTTL', KEYS[1])} end
+if failures + tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then return {2, 0} end
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {0, 0}`)
 
-func (l *limiter) counter(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return l.prefix + hex.EncodeToString(sum[:])
+// keys are the failures and in-flight counters of key. They share a hash
+// tag, so that a Redis Cluster keeps them in one slot, as the script needs.
+func (l *limiter) keys(key string) (failures, inFlight string) {
+	tag := l.prefix + "{" + key + "}:"
+	return tag + "failures", tag + "in-flight"
 }
 
-// allow lets one attempt for key go on, or says how long until the next
-// one may. Every allowed attempt must end in count, forget or cancel.
-func (l *limiter) allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error) {
+// begin starts an attempt for key. It fails with errLimited and the time
+// left in the window once the allowance is used, with errBusy while the
+// attempts in flight could use it, and with an error when Redis fails.
+// Every attempt begun must end.
+func (l *limiter) begin(ctx context.Context, key string) (retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	ms, err := allowScript.Run(ctx, l.client, []string{l.counter(key)}, l.limit, l.window.Milliseconds()).Int64()
-	if err != nil {
+	failures, inFlight := l.keys(key)
+	// An attempt in flight ends within a request's time: should its
+	// instance die first, the counter goes a minute later.
+	res, err := beginScript.Run(ctx, l.client, []string{failures, inFlight}, l.limit, time.Minute.Milliseconds()).Int64Slice()
+	switch {
+	case err != nil:
 		if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
 			l.logger.Error("redis: throttle", "err", err)
 		}
-		return false, 0, fmt.Errorf("throttle: %w", err)
+		return 0, fmt.Errorf("throttle: %w", err)
+	case res[0] == 1:
+		return time.Duration(max(res[1], 1)) * time.Millisecond, errLimited
+	case res[0] == 2:
+		return time.Second, errBusy
 	}
-	return ms == 0, time.Duration(ms) * time.Millisecond, nil
+	return 0, nil
 }
 
-// count ends an attempt for key that counts: it did from the start.
-func (l *limiter) count(key string) {}
-
-// forget ends an attempt for key, and forgets every count before it.
-func (l *limiter) forget(key string) {
-	l.end(func(ctx context.Context) error { return l.client.Del(ctx, l.counter(key)).Err() })
-}
-
-// cancel ends an attempt for key without counting it.
-func (l *limiter) cancel(key string) {
-	l.end(func(ctx context.Context) error {
-		return cancelScript.Run(ctx, l.client, []string{l.counter(key)}).Err()
+// end ends an attempt for key; one that counts (a failure) uses one of the
+// key's allowance.
+func (l *limiter) end(key string, counts bool) {
+	failures, inFlight := l.keys(key)
+	l.do(func(ctx context.Context, p redis.Pipeliner) {
+		p.Decr(ctx, inFlight)
+		if counts {
+			p.Incr(ctx, failures)
+			p.ExpireNX(ctx, failures, l.window)
+		}
 	})
 }
 
-// end runs what ends an attempt, even when its request has gone: its client
-// leaving does not make the attempt count. A failure is logged, and costs
-// at most one count too many, until the window ends.
-func (l *limiter) end(do func(ctx context.Context) error) {
+// forget ends an attempt for key, and every failure before it.
+func (l *limiter) forget(key string) {
+	failures, inFlight := l.keys(key)
+	l.do(func(ctx context.Context, p redis.Pipeliner) {
+		p.Decr(ctx, inFlight)
+		p.Del(ctx, failures)
+	})
+}
+
+// do runs commands that end an attempt, whatever happened to the request
+// (its client may have left): a failure is logged, and the counts are off
+// by one until they expire.
+func (l *limiter) do(cmds func(ctx context.Context, p redis.Pipeliner)) {
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()
-	if err := do(ctx); err != nil {
+	if _, err := l.client.TxPipelined(ctx, func(p redis.Pipeliner) error { cmds(ctx, p); return nil }); err != nil {
 		l.logger.Error("redis: throttle", "err", err)
 	}
 }
 
-// clientAddr is the address failed logins are counted against: the
-// connection's, or behind a reverse proxy (trustProxy) the last entry of
-// X-Forwarded-For. Each proxy appends the address it got the request from,
-// and a client can write anything before that, so only the last entry,
-// the one our own proxy added, is true. (Behind two proxies it would be
-// the last but one; -trust-proxy without a proxy lets anyone pick their
-// address.) IPv6 addresses count by /64, the block one subscriber gets.
+// attempt is one login attempt's keys in the throttle.
+type attempt struct{ pair, addr string }
+
+// begin starts a login attempt for username from the request's address
+// (see limiter.begin).
+func (t *throttle) begin(r *http.Request, username string) (a attempt, retryAfter time.Duration, err error) {
+	addr := clientAddr(r, t.trustProxy)
+	a = attempt{pair: hashKey(username, addr), addr: hashKey(addr)}
+	if retryAfter, err = t.addrFailures.begin(r.Context(), a.addr); err != nil {
+		return a, retryAfter, err
+	}
+	if retryAfter, err = t.failures.begin(r.Context(), a.pair); err != nil {
+		t.addrFailures.end(a.addr, false)
+	}
+	return a, retryAfter, err
+}
+
+// outcome is how a login attempt ended.
+type outcome int
+
+const (
+	attemptFailed    outcome = iota // a wrong password: it counts
+	attemptSucceeded                // the pair's failures are forgotten, not the address's
+	attemptUnchecked                // the password was never checked: it counts for nothing
+)
+
+// end ends a login attempt. A success does not forget the address's
+// failures, or signing in to one's own account between guesses would.
+func (t *throttle) end(a attempt, o outcome) {
+	if o == attemptSucceeded {
+		t.failures.forget(a.pair)
+	} else {
+		t.failures.end(a.pair, o == attemptFailed)
+	}
+	t.addrFailures.end(a.addr, o == attemptFailed)
+}
+
+// hashKey makes a key of a fixed size out of what a client sent.
+func hashKey(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:16])
+}
+
+// clientAddr is the address that limits count against: the connection's,
+// or behind a reverse proxy (trustProxy) the last entry of X-Forwarded-For.
+// Each proxy appends the address it got the request from, and a client can
+// write anything before that, so only the last entry, the one our own
+// proxy added, is true. (Behind two proxies it would be the last but one;
+// -trust-proxy without a proxy lets anyone pick their address.) IPv6
+// addresses count by /64, the block one subscriber gets.
 func clientAddr(r *http.Request, trustProxy bool) string {
 	s := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		s = host
+	if values := r.Header.Values("X-Forwarded-For"); trustProxy && len(values) > 0 {
+		last := values[len(values)-1]
+		s = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
 	}
-	if trustProxy {
-		if values := r.Header.Values("X-Forwarded-For"); len(values) > 0 {
-			last := values[len(values)-1]
-			s = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
-		}
+	// An address may come as ip, ip:port, [ipv6] or [ipv6]:port.
+	addr, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if ap, perr := netip.ParseAddrPort(s); perr == nil {
+		addr, err = ap.Addr(), nil
 	}
-	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		return s
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -99,10 +101,10 @@ func TestSuccessClearsFailures(t *testing.T) {
 	wantThrottled(t, c.login("alice", "wonderland"))
 }
 
-// Parallel guesses are counted too: of 20 sent at once, 5 get 401 and the
-// rest 429, however they interleave. Parallel right passwords never get
-// 401: an attempt in flight holds its token until it ends, so some may be
-// told to wait (429), but at least 5 sign in.
+// Parallel guesses are counted too: of 20 sent at once, at most 5 get 401
+// and the rest 429 or 503 (try again shortly), however they interleave; the
+// sixth failure is never checked. Parallel right passwords never get 401 or
+// 429: some may be told to try again shortly (503), and some sign in.
 func TestParallelLoginsAreCounted(t *testing.T) {
 	ts := startServer(t, nil)
 	signUpUsers(t, ts)
@@ -121,15 +123,19 @@ func TestParallelLoginsAreCounted(t *testing.T) {
 		wg.Wait()
 		return got
 	}
-	// Right logins free their counts as they succeed, so more of them reach
-	// the hashing queue than guesses do: when it is full, 503 is the honest
-	// answer. A 401 never is.
-	if got := statuses("bob", "the-builder"); got[http.StatusOK] == 0 || got[http.StatusOK]+got[http.StatusTooManyRequests]+got[http.StatusServiceUnavailable] != 20 {
-		t.Errorf("20 parallel right logins: statuses %v, want some 200 and the rest 429 (or 503 when hashing is full), never 401", got)
+	if got := statuses("bob", "the-builder"); got[http.StatusOK] == 0 || got[http.StatusOK]+got[http.StatusServiceUnavailable] != 20 {
+		t.Errorf("20 parallel right logins: statuses %v, want some 200 and the rest 503", got)
 	}
-	if got := statuses("alice", "guess"); got[http.StatusUnauthorized] != maxFailures || got[http.StatusTooManyRequests] != 20-maxFailures {
-		t.Errorf("20 parallel guesses: statuses %v, want %d × 401 and the rest 429", got, maxFailures)
+	got := statuses("alice", "guess")
+	if got[http.StatusUnauthorized] == 0 || got[http.StatusUnauthorized] > maxFailures ||
+		got[http.StatusUnauthorized]+got[http.StatusTooManyRequests]+got[http.StatusServiceUnavailable] != 20 {
+		t.Errorf("20 parallel guesses: statuses %v, want 1 to %d × 401 and the rest 429 or 503", got, maxFailures)
 	}
+	c := newClient(t, ts)
+	for range maxFailures - got[http.StatusUnauthorized] {
+		wantStatus(t, c.login("alice", "guess"), http.StatusUnauthorized)
+	}
+	wantStatus(t, c.login("alice", "guess"), http.StatusTooManyRequests)
 }
 
 // One address trying a new username each time is throttled too: after 100
@@ -253,7 +259,9 @@ func TestThrottleKeys(t *testing.T) {
 			t.Errorf("throttle key %q = %q names the user or the address", key, value)
 		}
 		name, _, _ = strings.Cut(name, ":")
-		seen[name]++
+		if strings.HasSuffix(key, ":failures") {
+			seen[name]++
+		}
 		if d := pttl(t, rdb, key); d > windows[name] {
 			t.Errorf("TTL of %q = %v, want at most %v", key, d, windows[name])
 		}
@@ -266,6 +274,46 @@ func TestThrottleKeys(t *testing.T) {
 	rs.stop()
 	wantStatus(t, c.login("alice", "guess"), http.StatusServiceUnavailable)
 	wantStatus(t, c.signup("carol", "carol-password"), http.StatusServiceUnavailable)
+}
+
+// Each allowance comes back in full one window after the first failure
+// that used it (the failures key expires), and attempts in flight hold
+// their place until they end: one that was never checked counts for
+// nothing. A limiter with a one-second window, on a real Redis.
+func TestLimitsRefillAfterTheWindow(t *testing.T) {
+	rs := startRedis(t)
+	l := &limiter{rs.client(), "test:", maxFailures, time.Second, slog.New(slog.DiscardHandler)}
+	fail := func(n int) (allowed int) {
+		for range n {
+			if _, err := l.begin(t.Context(), "k"); err == nil {
+				l.end("k", true)
+				allowed++
+			}
+		}
+		return allowed
+	}
+	if n := fail(maxFailures + 1); n != maxFailures {
+		t.Fatalf("%d of %d attempts allowed, want %d", n, maxFailures+1, maxFailures)
+	}
+	if retryAfter, err := l.begin(t.Context(), "k"); !errors.Is(err, errLimited) || retryAfter <= 0 || retryAfter > time.Second {
+		t.Errorf("after the limit: %v, Retry-After %v, want errLimited within the window", err, retryAfter)
+	}
+	waitUntil(t, "the window ends", func() bool { _, err := l.begin(t.Context(), "k"); return err == nil })
+	l.end("k", false)
+	if n := fail(maxFailures + 1); n != maxFailures {
+		t.Errorf("one window later, %d of %d attempts allowed, want %d", n, maxFailures+1, maxFailures)
+	}
+
+	// Attempts in flight: as many as the allowance, then errBusy; one that
+	// ends unchecked frees its place.
+	for range maxFailures {
+		must(l.begin(t.Context(), "in flight"))
+	}
+	if _, err := l.begin(t.Context(), "in flight"); !errors.Is(err, errBusy) {
+		t.Errorf("with %d attempts in flight: %v, want errBusy", maxFailures, err)
+	}
+	l.end("in flight", false)
+	must(l.begin(t.Context(), "in flight"))
 }
 
 func TestClientAddr(t *testing.T) {
@@ -281,6 +329,12 @@ func TestClientAddr(t *testing.T) {
 		{"192.0.2.1:5000", "", true, "192.0.2.1"},
 		{"[2001:db8:1:2:3:4:5:6]:5000", "", false, "2001:db8:1:2::/64"},
 		{"[::ffff:192.0.2.1]:5000", "", false, "192.0.2.1"},
+		// Forwarded addresses come with or without a port, IPv6 with or
+		// without brackets: each is one client, counted by /64.
+		{"192.0.2.1:5000", "203.0.113.7:4711", true, "203.0.113.7"},
+		{"192.0.2.1:5000", "[2001:db8:1:2::7]", true, "2001:db8:1:2::/64"},
+		{"192.0.2.1:5000", "[2001:db8:1:2::8]:4711", true, "2001:db8:1:2::/64"},
+		{"192.0.2.1:5000", "2001:db8:1:2::9", true, "2001:db8:1:2::/64"},
 	} {
 		r := httptest.NewRequest("POST", "/login", nil)
 		r.RemoteAddr = tc.remote

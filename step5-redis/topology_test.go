@@ -244,8 +244,8 @@ func signInVisitors(t *testing.T, a, b *testServer, n int) []*visitor {
 	return vs
 }
 
-// outcome is what the visitors saw during a failover.
-type outcome struct {
+// seen is what the visitors saw during a failover.
+type seen struct {
 	mu          sync.Mutex
 	lastFailure map[string]time.Time // per visitor: the last 503
 	failures    int
@@ -255,8 +255,8 @@ type outcome struct {
 
 // traffic has the visitors use their sessions, alternating instances and
 // reads with writes, until stop is closed.
-func traffic(vs []*visitor, stop chan struct{}) (*outcome, *sync.WaitGroup) {
-	out := &outcome{lastFailure: map[string]time.Time{}}
+func traffic(vs []*visitor, stop chan struct{}) (*seen, *sync.WaitGroup) {
+	out := &seen{lastFailure: map[string]time.Time{}}
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -281,7 +281,7 @@ func traffic(vs []*visitor, stop chan struct{}) (*outcome, *sync.WaitGroup) {
 	return out, &wg
 }
 
-func (out *outcome) record(v *visitor, path string, c *client) {
+func (out *seen) record(v *visitor, path string, c *client) {
 	req, _ := http.NewRequest("GET", c.base+path, nil)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
