@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,9 +40,9 @@ type result struct {
 	FloodStatuses map[string]int `json:"flood_statuses,omitempty"`
 }
 
-// floodAddr is the one address that the bogus logins of -flood come from
-// (TEST-NET-1, RFC 5737).
-const floodAddr = "192.0.2.1"
+// floodAddr is the address of flood connection i, one of n in TEST-NET-1
+// (RFC 5737).
+func floodAddr(i uint64, n int) string { return fmt.Sprintf("192.0.2.%d", 1+i%uint64(max(n, 1))) }
 
 // attack drives the route with vegeta, cycling through the users' cookies
 // (or their credentials, for /login), and prints progress every second.
@@ -81,7 +82,7 @@ func attack(ctx context.Context, o options, users []user, progress io.Writer) (*
 	if o.flood > 0 {
 		go func() {
 			defer close(floodDone)
-			for r := range flooder.Attack(bogusLogins(o.target), vegeta.Rate{}, o.duration, "flood") {
+			for r := range flooder.Attack(bogusLogins(o.target, o.floodIPs), vegeta.Rate{}, o.duration, "flood") {
 				flood.Add(r)
 			}
 		}()
@@ -135,15 +136,54 @@ loop:
 }
 
 // bogusLogins is a flood of logins for usernames that do not exist, a new
-// one each time, all from floodAddr.
-func bogusLogins(target string) vegeta.Targeter {
+// one each time, from addrs addresses in turn (floodAddr).
+func bogusLogins(target string, addrs int) vegeta.Targeter {
 	var n atomic.Uint64
 	return func(t *vegeta.Target) error {
-		body, _ := json.Marshal(map[string]string{"username": fmt.Sprintf("flood-%d", n.Add(1)), "password": "not-the-password"})
+		i := n.Add(1)
+		body, _ := json.Marshal(map[string]string{"username": fmt.Sprintf("flood-%d", i), "password": "not-the-password"})
 		t.Method, t.URL, t.Body = "POST", target+"/login", body
-		t.Header = http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}, "X-Forwarded-For": {floodAddr}}
+		t.Header = http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}, "X-Forwarded-For": {floodAddr(i, addrs)}}
 		return nil
 	}
+}
+
+// burst logs every user in once, all at the same moment, each from their
+// own address, and reports the statuses and the time to the last answer.
+func burst(ctx context.Context, o options, users []user, progress io.Writer) (*result, error) {
+	var m vegeta.Metrics
+	results := make(chan *vegeta.Result, len(users))
+	start := time.Now()
+	for _, u := range users {
+		go func() {
+			body, _ := json.Marshal(map[string]string{"username": u.Name, "password": u.Password})
+			req, _ := http.NewRequestWithContext(ctx, "POST", o.target+"/login", bytes.NewReader(body))
+			req.Header = http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}, "X-Forwarded-For": {u.Addr}}
+			t0 := time.Now()
+			r := &vegeta.Result{Timestamp: t0}
+			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			if err != nil {
+				r.Error = err.Error()
+			} else {
+				r.Code = uint16(resp.StatusCode)
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			r.Latency = time.Since(t0)
+			results <- r
+		}()
+	}
+	for range users {
+		m.Add(<-results)
+	}
+	m.Close()
+	fmt.Fprintf(progress, "  %d logins answered in %v\n", len(users), time.Since(start).Round(time.Millisecond))
+	return &result{
+		Label: o.label, Target: o.target, Route: "/login (burst)", Workers: uint64(len(users)),
+		Duration: time.Since(start).Seconds(), Requests: m.Requests, Throughput: m.Throughput, Success: m.Success,
+		P50: ms(m.Latencies.P50), P90: ms(m.Latencies.P90), P99: ms(m.Latencies.P99), Max: ms(m.Latencies.Max),
+		Statuses: m.StatusCodes, Errors: m.Errors,
+	}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

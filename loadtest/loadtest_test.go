@@ -99,11 +99,11 @@ func TestLoadToolFloods(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(addrs["flood"]) != 1 || !addrs["flood"][floodAddr] {
-		t.Errorf("the flood came from %v, want %s only", addrs["flood"], floodAddr)
+	if len(addrs["flood"]) != 1 || !addrs["flood"][floodAddr(0, 1)] {
+		t.Errorf("the flood came from %v, want %s only", addrs["flood"], floodAddr(0, 1))
 	}
 	for kind, seen := range addrs {
-		if kind != "flood" && (len(seen) != 3 || seen[floodAddr] || seen[""]) {
+		if kind != "flood" && (len(seen) != 3 || seen[floodAddr(0, 1)] || seen[""]) {
 			t.Errorf("the users (%s...) came from %v, want 3 addresses of their own", kind, seen)
 		}
 	}

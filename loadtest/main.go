@@ -7,14 +7,17 @@
 //	go run ./loadtest -target http://127.0.0.1:8080 -route /me -rate 0 -duration 10s
 //	go run ./loadtest -route /login -rate 50 -duration 10s -json
 //	go run ./loadtest -route /login -rate 2 -flood 50 -duration 30s
+//	go run ./loadtest -route /login -rate 1 -flood 30 -flood-addrs 3 -duration 30s
+//	go run ./loadtest -route /login -users 200 -burst
 //
 // Each user it signs up comes from an address of its own, in
 // X-Forwarded-For (198.18.0.0/15, the range set aside for benchmarks): the
 // steps allow 10 sign-ups per address an hour, so start the server with
 // -trust-proxy. With -flood N, N more connections send logins for made-up
-// usernames from one other address, as fast as the server answers, while
-// the route is driven: the route's figures are then a real user's during
-// a login flood.
+// usernames from -flood-addrs other addresses, as fast as the server
+// answers, while the route is driven: the route's figures are then a real
+// user's during a login flood. With -burst, every user logs in once, all
+// at the same moment, from their own addresses.
 package main
 
 import (
@@ -51,6 +54,8 @@ type options struct {
 	label    string
 	pid      int
 	flood    uint64
+	floodIPs int
+	burst    bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,7 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.StringVar(&o.label, "label", "", "a name for this run, kept in the JSON")
 	fs.IntVar(&o.pid, "server-pid", 0, "the server's process id: report its CPU time per request (Linux)")
-	fs.Uint64Var(&o.flood, "flood", 0, "connections that send bogus logins from one address meanwhile, as fast as they can")
+	fs.Uint64Var(&o.flood, "flood", 0, "connections that send bogus logins meanwhile, as fast as they can")
+	fs.IntVar(&o.floodIPs, "flood-addrs", 1, "addresses the -flood connections come from, in turn")
+	fs.BoolVar(&o.burst, "burst", false, "with -route /login: send one login per user, all at once, and report the time to the last answer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,12 +92,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "driving %s for %v (%s) ...\n", o.route, o.duration, rateString(o.rate, o.workers))
+	if o.burst {
+		fmt.Fprintf(stderr, "logging %d users in at once ...\n", o.users)
+	} else {
+		fmt.Fprintf(stderr, "driving %s for %v (%s) ...\n", o.route, o.duration, rateString(o.rate, o.workers))
+	}
 	before, err := cpuTicks(o.pid)
 	if err != nil {
 		return err
 	}
-	res, err := attack(ctx, o, users, stderr)
+	attackOrBurst := attack
+	if o.burst {
+		attackOrBurst = burst
+	}
+	res, err := attackOrBurst(ctx, o, users, stderr)
 	if err != nil {
 		return err
 	}
