@@ -149,13 +149,13 @@ func makeShippedDB(t *testing.T, path, user, password string, created int64) str
 	return ""
 }
 
-// window is when something happened, as /me can tell: in whole seconds.
-type window struct{ from, to time.Time }
+// span is when something happened, as /me can tell: in whole seconds.
+type span struct{ from, to time.Time }
 
-func during(f func()) window {
+func during(f func()) span {
 	from := time.Now()
 	f()
-	return window{from.Truncate(time.Second), time.Now()}
+	return span{from.Truncate(time.Second), time.Now()}
 }
 
 // nextSecond waits for the next second of the clock, so that what happens
@@ -193,7 +193,7 @@ func wantNoLastLogin(t *testing.T, c *client, sent string) {
 	}
 }
 
-func wantLastLogin(t *testing.T, c *client, sent string, w window, which string) {
+func wantLastLogin(t *testing.T, c *client, sent string, w span, which string) {
 	t.Helper()
 	at, ok := meLastLogin(t, c, sent)
 	if !ok || at.Before(w.from) || at.After(w.to) {
