@@ -527,23 +527,29 @@ func expireCookie(w http.ResponseWriter, r *http.Request, store sessionStore) {
 
 // handleLogoutAll signs the user out everywhere: every session of theirs is
 // deleted, this one included, so that no copy of any of their cookies, in
-// any browser, is worth anything.
+// any browser, is worth anything. When the store fails: 503, and this
+// browser forgets its cookie all the same, as at logout.
 func handleLogoutAll(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, user, ok := signedIn(w, r, store)
-		if !ok {
-			return
+		s, err := store.Get(r, cookieName)
+		if err == nil {
+			user, ok := s.Values[userKey].(string)
+			if !ok {
+				writeError(w, r, http.StatusUnauthorized, "not signed in")
+				return
+			}
+			if err = store.DeleteUserSessions(r.Context(), user, ""); err == nil {
+				s.Options.MaxAge = -1 // this session is gone already; this expires its cookie
+				err = s.Save(r, w)
+			}
 		}
-		if err := store.DeleteUserSessions(r.Context(), user, ""); err != nil {
-			storeFailed(w, r)
-			return
-		}
-		s.Options.MaxAge = -1 // this session is gone already; this expires its cookie
-		if err := s.Save(r, w); err != nil {
-			storeFailed(w, r)
-			return
-		}
+		// As at logout: whatever the store says, this browser forgets.
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
+		if err != nil {
+			expireCookie(w, r, store)
+			storeFailed(w, r)
+			return
+		}
 		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
 	})
 }

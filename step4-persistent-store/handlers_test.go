@@ -536,9 +536,9 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
-// Logout while the database fails: 503, and the browser forgets the cookie
-// all the same, so that nobody stays signed in on a shared computer (issue
-// 12). TestHealthzWhenDatabaseIsLocked has a logout whose delete fails.
+// Logout, and sign-out-everywhere, while the database fails: 503, and the
+// browser forgets the cookie all the same, so that nobody stays signed in
+// on a shared computer (issues 12 and 22). TestHealthzWhenDatabaseIsLocked has a logout whose delete fails.
 func TestLogoutWhenTheDatabaseFails(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
 	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
@@ -553,17 +553,19 @@ func TestLogoutWhenTheDatabaseFails(t *testing.T) {
 		{"JSON", map[string]string{"Accept": "application/json"}},
 		{"form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
 	} {
-		r := httptest.NewRequest("POST", "/logout", nil)
-		for k, v := range tc.header {
-			r.Header.Set(k, v)
+		for _, path := range []string{"/logout", "/logout-all"} {
+			r := httptest.NewRequest("POST", path, nil)
+			for k, v := range tc.header {
+				r.Header.Set(k, v)
+			}
+			r.AddCookie(cookie)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusServiceUnavailable {
+				t.Errorf("%s %s with the database closed: %d, want 503", tc.name, path, w.Code)
+			}
+			wantCookieForgotten(t, w.Result(), tc.name+" "+path+" with the database closed")
 		}
-		r.AddCookie(cookie)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != http.StatusServiceUnavailable {
-			t.Errorf("%s logout with the database closed: %d, want 503", tc.name, w.Code)
-		}
-		wantCookieForgotten(t, w.Result(), tc.name+" logout with the database closed")
 	}
 }
 

@@ -926,14 +926,18 @@ func TestLogoutWithRedisDown(t *testing.T) {
 	wantStatus(t, browser.login("bob", "the-builder"), http.StatusOK)
 	redisOf(t, db).stop()
 
+	// Sign-out-everywhere too (issue 22: it kept the cookie).
+	everywhere := newClient(t, ts)
+	everywhere.http.Jar.SetCookies(must(url.Parse(ts.URL)), api.http.Jar.Cookies(must(url.Parse(ts.URL))))
 	for name, r := range map[string]response{
-		"JSON": api.do("POST", "/logout", nil, jsonHeaders),
-		"form": browser.postForm("/logout", url.Values{}),
+		"JSON":       api.do("POST", "/logout", nil, jsonHeaders),
+		"form":       browser.postForm("/logout", url.Values{}),
+		"logout-all": everywhere.do("POST", "/logout-all", nil, jsonHeaders),
 	} {
 		wantStatus(t, r, http.StatusServiceUnavailable)
 		wantCookieForgotten(t, r.Response, name+" logout with Redis down")
 	}
-	for name, c := range map[string]*client{"alice's client": api, "bob's browser": browser} {
+	for name, c := range map[string]*client{"alice's client": api, "bob's browser": browser, "alice's other client": everywhere} {
 		if c.sessionCookie() != "" {
 			t.Errorf("%s still holds its session cookie after a logout with Redis down", name)
 		}
