@@ -343,6 +343,9 @@ func TestBadInput(t *testing.T) {
 		{"a repeated key", "application/json", `{"username":"bob","username":"alice","password":"wonderland"}`, 400, "repeated"},
 		{"keys in another case", "application/json", `{"USERNAME":"alice","PassWord":"wonderland"}`, 400, "unknown key"},
 		{"an unknown key", "application/json", `{"username":"alice","password":"wonderland","admin":"yes"}`, 400, "unknown key"},
+		// "\ud800" and "\udbff" would both decode to U+FFFD: two passwords, one.
+		{"half a surrogate pair", "application/json", `{"username":"alice","password":"pass\ud800word"}`, 400, "surrogate"},
+		{"a pair's second half alone", "application/json", `{"username":"alice","password":"\udc00password"}`, 400, "surrogate"},
 	} {
 		header := map[string]string{"Accept": "application/json"}
 		if tc.contentType != "" {
@@ -356,6 +359,20 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: error %q does not say %q", tc.name, msg, tc.wantInError)
 		}
 	}
+
+	// A whole pair is one character, and a password like any other; an
+	// escaped backslash before "ud800" escapes nothing.
+	for _, password := range []string{`\ud83d\ude00password`, `\\ud800password`} {
+		body := `{"username":"alice","password":"` + password + `"}`
+		if r := c.do("POST", "/login", strings.NewReader(body), map[string]string{"Content-Type": "application/json"}); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("password %s: POST /login answered %d, want 401\n%s", password, r.StatusCode, r.Body)
+		}
+	}
+	// A body that is sent is read, and refused when malformed, whatever
+	// an Authorization header says.
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wonderland"))
+	r := c.do("POST", "/login", strings.NewReader(`{"username":`), map[string]string{"Content-Type": "application/json", "Authorization": basic})
+	wantStatus(t, r, http.StatusBadRequest)
 
 	// An empty body needs no type: curl -X POST, and Basic credentials.
 	for _, header := range []map[string]string{

@@ -109,8 +109,8 @@ func newServer(logger *slog.Logger, store sessionStore) http.Handler {
 		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	var h http.Handler = r
-	h = securityHeaders(h)
 	h = limitBody(h)
+	h = securityHeaders(h) // outside limitBody: its 413 carries them too
 	h = logRequests(logger, h)
 	return h
 }

@@ -189,6 +189,7 @@ func TestEveryResponseForbidsFraming(t *testing.T) {
 		{"/healthz", anonymous.get("/healthz"), http.StatusOK},
 		{"a failed login", anonymous.postJSON("/login", map[string]string{"username": "nobody", "password": "no-password"}), http.StatusUnauthorized},
 		{"a malformed login", anonymous.do("POST", "/login", strings.NewReader("{"), map[string]string{"Content-Type": "application/json"}), http.StatusBadRequest},
+		{"a body over 64 KiB", anonymous.do("POST", "/login", strings.NewReader("username="+strings.Repeat("a", 65<<10)), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}), http.StatusRequestEntityTooLarge},
 		{"a 404 in JSON", anonymous.get("/no-such-page"), http.StatusNotFound},
 		{"a 404 page", anonymous.do("GET", "/no-such-page", nil, html), http.StatusNotFound},
 		{"a 405", anonymous.get("/logout"), http.StatusMethodNotAllowed},

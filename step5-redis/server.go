@@ -189,8 +189,8 @@ func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher 
 	var h http.Handler = r
 	h = limitTime(handlerTimeout, h)
 	h = refuseCrossOrigin(h)
-	h = securityHeaders(h)
 	h = limitBody(h)
+	h = securityHeaders(h) // outside limitBody: its 413 carries them too
 	h = logRequests(logger, h)
 	return h
 }
