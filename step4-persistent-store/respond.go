@@ -15,7 +15,7 @@ func wantsJSON(r *http.Request, fallback bool) bool {
 	if isJSONBody(r) {
 		return true
 	}
-	j, h := acceptQuality(r.Header.Get("Accept"), "application/json"), acceptQuality(r.Header.Get("Accept"), "text/html")
+	j, h := acceptQuality(r, "application/json"), acceptQuality(r, "text/html")
 	if j != h {
 		return j > h
 	}
@@ -43,40 +43,23 @@ func isFormBody(r *http.Request) bool {
 	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
 }
 
-// acceptQuality is the q-value that an Accept header gives to a media type,
-// through its most specific matching range (type/sub, type/*, */*).
-func acceptQuality(accept, mediaType string) float64 {
+// acceptQuality is the q-value that the request's Accept header gives to a
+// media type, through its most specific matching range (type/sub, then
+// type/*, then */*).
+func acceptQuality(r *http.Request, mediaType string) float64 {
 	typ, _, _ := strings.Cut(mediaType, "/")
-	best, bestSpecificity := 0.0, -1
-	for _, part := range strings.Split(accept, ",") {
-		rangeStr, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		rangeStr = strings.ToLower(strings.TrimSpace(rangeStr))
-		specificity := -1
-		switch {
-		case rangeStr == mediaType:
-			specificity = 2
-		case rangeStr == typ+"/*":
-			specificity = 1
-		case rangeStr == "*/*":
-			specificity = 0
-		}
-		if specificity < bestSpecificity || specificity < 0 {
-			continue
-		}
-		q := 1.0
-		for _, p := range strings.Split(params, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-			if strings.EqualFold(k, "q") {
-				if f, err := strconv.ParseFloat(v, 64); err == nil {
-					q = f
-				}
+	ranks := map[string]int{mediaType: 3, typ + "/*": 2, "*/*": 1}
+	q, best := 0.0, 0
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(part)
+		if rank := ranks[mt]; err == nil && rank > best {
+			q, best = 1, rank
+			if v, err := strconv.ParseFloat(params["q"], 64); err == nil {
+				q = v
 			}
 		}
-		if specificity > bestSpecificity || q > best {
-			best, bestSpecificity = q, specificity
-		}
 	}
-	return best
+	return q
 }
 
 // writeJSON writes v as the JSON body of a response.
