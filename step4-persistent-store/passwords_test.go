@@ -209,12 +209,16 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // serveWith serves a new SQLite store and users with h and th, so that a
-// test can hold hashing or set the throttle's clock. path is the database's.
+// test can hold hashing or set the throttle's clock (nil: a new throttle
+// that trusts X-Forwarded-For). path is the database's.
 func serveWith(t *testing.T, h *hasher, th *throttle) (ts *testServer, path string) {
 	t.Helper()
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
 	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
 		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	if th == nil {
+		th = newThrottle(true)
+	}
 	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), h, th, db))
 	t.Cleanup(hs.Close)
 	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}, db.path

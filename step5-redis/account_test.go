@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -369,19 +370,21 @@ func TestPasswordChangeIsThrottled(t *testing.T) {
 	}
 }
 
-// pausePoint holds one login or password change right after its password
-// check, the dangerous point of both, while the test runs another request.
+// pausePoint holds one login or password change at its password check, the
+// dangerous point of both: it has read the stored hash, and is about to
+// compare the password with it. Meanwhile the test runs another request.
 type pausePoint struct {
 	armed            atomic.Bool
 	reached, release chan struct{}
 }
 
-// pauseAfterPasswordCheck installs the pause point; call it before starting
-// the server. Nothing waits until the test arms it: then the next request to
-// get past a password check closes reached and waits for release.
-func pauseAfterPasswordCheck(t *testing.T) *pausePoint {
+// pauseAtPasswordCheck serves a new store with a hasher that holds, once
+// the test arms it, the next request that gets its turn to hash, until the
+// test releases it. The hasher's cost is cost.
+func pauseAtPasswordCheck(t *testing.T, cost int) (*pausePoint, *testServer, string) {
+	h := must(newHasher(cost))
 	p := &pausePoint{reached: make(chan struct{}), release: make(chan struct{})}
-	testHookPasswordChecked = func() {
+	h.beforeHash = func(ctx context.Context, addr string) {
 		if p.armed.CompareAndSwap(true, false) {
 			close(p.reached)
 			select {
@@ -390,8 +393,8 @@ func pauseAfterPasswordCheck(t *testing.T) *pausePoint {
 			}
 		}
 	}
-	t.Cleanup(func() { testHookPasswordChecked = nil })
-	return p
+	ts, path := serveWith(t, h, nil)
+	return p, ts, path
 }
 
 // within waits for what ch delivers, or fails the test after 10 seconds.
@@ -411,8 +414,7 @@ func within[T any](t *testing.T, ch <-chan T, what string) T {
 // attacker looping logins with a stolen password, while the owner changed
 // it, kept one).
 func TestLoginRacingPasswordChangeGetsNoSession(t *testing.T) {
-	pause := pauseAfterPasswordCheck(t)
-	ts := startServer(t, nil)
+	pause, ts, _ := pauseAtPasswordCheck(t, bcrypt.MinCost)
 	signUpUsers(t, ts)
 	owner := signInFrom(t, ts, "alice", "wonderland", "Owner")
 
@@ -443,8 +445,9 @@ func TestLoginRacingPasswordChangeGetsNoSession(t *testing.T) {
 // one rehashes first, and the other, whose own rehash then fails, still
 // signs in: a stored hash that takes the password is no password change.
 func TestConcurrentRehashingLoginsBothSignIn(t *testing.T) {
-	pause := pauseAfterPasswordCheck(t)
-	ts, _ := startAtHigherCost(t)
+	pause, ts, path := pauseAtPasswordCheck(t, bcrypt.MinCost+1)
+	must0(t, newSQLiteUsers(openTestDB(t, path), slog.New(slog.DiscardHandler)).CreateUser(t.Context(), "alice",
+		must(bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost))))
 
 	slow := newClient(t, ts)
 	pause.armed.Store(true)
@@ -465,8 +468,7 @@ func TestConcurrentRehashingLoginsBothSignIn(t *testing.T) {
 // the other gets 401, and only the winner's password works (issue 12: both
 // succeeded, and the last write won).
 func TestConcurrentPasswordChangesOneWins(t *testing.T) {
-	pause := pauseAfterPasswordCheck(t)
-	ts := startServer(t, nil)
+	pause, ts, _ := pauseAtPasswordCheck(t, bcrypt.MinCost)
 	signUpUsers(t, ts)
 	a := signInFrom(t, ts, "alice", "wonderland", "A")
 	b := signInFrom(t, ts, "alice", "wonderland", "B")

@@ -18,11 +18,6 @@ import (
 // which usernames exist.
 const loginFailed = "invalid username or password"
 
-// testHookPasswordChecked, when a test sets it, runs in login and password
-// change right after the password was found right: a race test pauses one
-// request there, and runs another in between. Nil in production.
-var testHookPasswordChecked func()
-
 // handleHome shows the login form, or who is signed in.
 func handleHome(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,9 +74,6 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		u, ok := checkPassword(w, r, users, hasher, throttle, username, creds.Password, loginFailure)
 		if !ok {
 			return
-		}
-		if testHookPasswordChecked != nil {
-			testHookPasswordChecked()
 		}
 		s, err := signIn(w, r, store, username)
 		if err != nil {
@@ -450,9 +442,6 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		})
 		if !ok {
 			return
-		}
-		if testHookPasswordChecked != nil {
-			testHookPasswordChecked()
 		}
 		hash, err := hasher.Hash(r.Context(), clientAddr(r, throttle.trustProxy), change.New)
 		if err != nil {
