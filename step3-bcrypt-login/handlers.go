@@ -73,7 +73,7 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		if _, ok := checkPassword(w, r, users, hasher, throttle, username, creds.Password, loginFailure); !ok {
 			return
 		}
-		if err := signIn(w, r, store, username); err != nil {
+		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -142,24 +142,24 @@ func rehash(ctx context.Context, users userStore, hasher *hasher, addr, username
 	return hash
 }
 
-// signIn puts username in the request's session, under a new id. A request
-// whose client has gone, or that is past its deadline, gets no session:
-// nobody would receive its cookie.
-func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) error {
+// signIn puts username in the request's session, under a new id, and
+// returns the session. A request whose client has gone, or that is past its
+// deadline, gets no session: nobody would receive its cookie.
+func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) (*sessions.Session, error) {
 	if err := r.Context().Err(); err != nil {
-		return err
+		return nil, err
 	}
 	s, err := store.Get(r, cookieName)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A new id at every login: an id that someone planted in this browser
 	// before (session fixation) is worth nothing after it.
 	if err := store.RenewID(r, s); err != nil {
-		return err
+		return nil, err
 	}
 	s.Values[userKey] = username
-	return s.Save(r, w)
+	return s, s.Save(r, w)
 }
 
 func loginFailure(w http.ResponseWriter, r *http.Request) {
@@ -238,7 +238,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			usersFailed(w, r)
 			return
 		}
-		if err := signIn(w, r, store, username); err != nil {
+		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -246,20 +246,26 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 	})
 }
 
-// signupFailure answers which rules the form broke: one message for API
-// clients, the form again with each message next to its field for browsers.
-func signupFailure(w http.ResponseWriter, r *http.Request, status int, username string, invalid map[string]string) {
+// formFailure answers which fields of a form are wrong (p.FieldErrors):
+// one message for API clients, the fields in order; for browsers, the form
+// again, each message next to its field.
+func formFailure(w http.ResponseWriter, r *http.Request, status int, tmpl string, p page, fields ...string) {
 	if wantsJSON(r, apiByDefault(r)) {
 		var msgs []string
-		for _, field := range []string{"username", "password"} {
-			if msg, ok := invalid[field]; ok {
+		for _, field := range fields {
+			if msg, ok := p.FieldErrors[field]; ok {
 				msgs = append(msgs, msg)
 			}
 		}
 		writeJSON(w, status, map[string]string{"error": strings.Join(msgs, "; ")})
 		return
 	}
-	render(w, status, "signup.html", page{Title: "Sign up", Username: username, FieldErrors: invalid})
+	render(w, status, tmpl, p)
+}
+
+// signupFailure answers a signup whose fields break the rules.
+func signupFailure(w http.ResponseWriter, r *http.Request, status int, username string, invalid map[string]string) {
+	formFailure(w, r, status, "signup.html", page{Title: "Sign up", Username: username, FieldErrors: invalid}, "username", "password")
 }
 
 // meResponse is the answer of /me.

@@ -265,20 +265,26 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 	})
 }
 
-// signupFailure answers which rules the form broke: one message for API
-// clients, the form again with each message next to its field for browsers.
-func signupFailure(w http.ResponseWriter, r *http.Request, status int, username string, invalid map[string]string) {
+// formFailure answers which fields of a form are wrong (p.FieldErrors):
+// one message for API clients, the fields in order; for browsers, the form
+// again, each message next to its field.
+func formFailure(w http.ResponseWriter, r *http.Request, status int, tmpl string, p page, fields ...string) {
 	if wantsJSON(r, apiByDefault(r)) {
 		var msgs []string
-		for _, field := range []string{"username", "password"} {
-			if msg, ok := invalid[field]; ok {
+		for _, field := range fields {
+			if msg, ok := p.FieldErrors[field]; ok {
 				msgs = append(msgs, msg)
 			}
 		}
 		writeJSON(w, status, map[string]string{"error": strings.Join(msgs, "; ")})
 		return
 	}
-	render(w, status, "signup.html", page{Title: "Sign up", Username: username, FieldErrors: invalid})
+	render(w, status, tmpl, p)
+}
+
+// signupFailure answers a signup whose fields break the rules.
+func signupFailure(w http.ResponseWriter, r *http.Request, status int, username string, invalid map[string]string) {
+	formFailure(w, r, status, "signup.html", page{Title: "Sign up", Username: username, FieldErrors: invalid}, "username", "password")
 }
 
 // meResponse is the answer of /me.
@@ -469,20 +475,9 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 // wrongPassword is the answer to a wrong current password.
 const wrongPassword = "current password is incorrect"
 
-// passwordFailure answers what is wrong with a password change: one message
-// for API clients, the form again for browsers.
+// passwordFailure answers a password change that cannot be made.
 func passwordFailure(w http.ResponseWriter, r *http.Request, status int, user string, invalid map[string]string) {
-	if wantsJSON(r, apiByDefault(r)) {
-		var msgs []string
-		for _, field := range []string{"current_password", "new_password"} {
-			if msg, ok := invalid[field]; ok {
-				msgs = append(msgs, msg)
-			}
-		}
-		writeJSON(w, status, map[string]string{"error": strings.Join(msgs, "; ")})
-		return
-	}
-	render(w, status, "password.html", page{Title: "Change password", User: user, FieldErrors: invalid})
+	formFailure(w, r, status, "password.html", page{Title: "Change password", User: user, FieldErrors: invalid}, "current_password", "new_password")
 }
 
 // handleLogout deletes the session on the server, so that a copy of the
