@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	store := NewCookieStore(secrets, cfg)
+	store := NewCookieStore(newSessionCookies(secrets, cfg.secureCookies, maxLifetime))
 
 	srv := &http.Server{
 		Handler:           newServer(logger, store),

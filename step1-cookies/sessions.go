@@ -63,15 +63,17 @@ type cookieData struct {
 	Created time.Time // the sign-in; the session ends maxLifetime after it
 }
 
-func newSessionCookies(secrets [][]byte, cfg config) sessionCookies {
+// newSessionCookies makes the session cookie's codecs from the secrets, and
+// its options: Secure when secure, and a lifetime of maxAge.
+func newSessionCookies(secrets [][]byte, secure bool, maxAge time.Duration) sessionCookies {
 	return sessionCookies{
-		codecs: cookieCodecs(secrets, int(maxLifetime.Seconds())),
+		codecs: cookieCodecs(secrets, int(maxAge.Seconds())),
 		// Every option is set on purpose: gorilla's defaults (no HttpOnly,
 		// 30 days) are not what a login cookie wants.
 		options: sessions.Options{
 			Path:     "/",
-			MaxAge:   int(maxLifetime.Seconds()),
-			Secure:   cfg.secureCookies,
+			MaxAge:   int(maxAge.Seconds()),
+			Secure:   secure,
 			HttpOnly: true,                 // no script can read it
 			SameSite: http.SameSiteLaxMode, // not sent on cross-site POSTs
 		},
@@ -172,11 +174,11 @@ type CookieStore struct {
 	now     func() time.Time // replaced in tests
 }
 
-// NewCookieStore returns a store whose cookies are sealed with the first
-// secret and opened with any of them.
-func NewCookieStore(secrets [][]byte, cfg config) *CookieStore {
+// NewCookieStore returns a store whose session cookies are cookies (see
+// newSessionCookies), lasting maxLifetime.
+func NewCookieStore(cookies sessionCookies) *CookieStore {
 	return &CookieStore{
-		cookies: newSessionCookies(secrets, cfg),
+		cookies: cookies,
 		now:     time.Now,
 	}
 }

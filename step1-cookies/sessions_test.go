@@ -21,8 +21,7 @@ func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newTestStore(t *testing.T) (*CookieStore, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-	st := NewCookieStore([][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true})
+	st := NewCookieStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, maxLifetime))
 	st.now = clock.now
 	return st, clock
 }
@@ -125,8 +124,7 @@ func decodeAllBase64(s string) string {
 // Whatever the cookie holds, Get answers an anonymous session or the real
 // one, never an error or a panic, and never a session it did not issue.
 func FuzzDecodeCookie(f *testing.F) {
-	st := NewCookieStore([][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true})
+	st := NewCookieStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, maxLifetime))
 	r := httptest.NewRequest("GET", "/", nil)
 	s := must(st.New(r, cookieName))
 	s.Values[userKey] = "alice"

@@ -18,8 +18,7 @@ import (
 
 // benchSession is a store holding one signed-in session, and its cookie.
 func benchSession(b *testing.B) (*MemoryStore, *http.Cookie) {
-	st := NewMemoryStore([][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: 30 * time.Minute, maxLifetime: 24 * time.Hour})
+	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(30*time.Minute, 24*time.Hour))
 	r := httptest.NewRequest("GET", "/", nil)
 	s := must(st.New(r, cookieName))
 	s.Values[userKey] = "alice"

@@ -247,8 +247,7 @@ func (brokenStore) Get(*http.Request, string) (*sessions.Session, error) {
 // Logout while the store fails: 503, and the browser forgets the cookie all
 // the same, so that nobody stays signed in on a shared computer (issue 12).
 func TestLogoutWhenTheStoreFails(t *testing.T) {
-	st := NewMemoryStore([][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour})
+	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour))
 	h := newServer(slog.New(slog.DiscardHandler), brokenStore{st})
 	for _, tc := range []struct {
 		name   string

@@ -23,9 +23,6 @@ type config struct {
 	secureCookies bool
 	idleTimeout   time.Duration
 	maxLifetime   time.Duration
-	// maxAnonymous bounds the anonymous sessions (no user) the store keeps;
-	// 0 means defaultMaxAnonymous. Not a flag: tests set it.
-	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -70,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	store := NewMemoryStore(secrets, cfg)
+	store := NewMemoryStore(newSessionCookies(secrets, cfg.secureCookies, cfg.maxLifetime), newLifetimes(cfg.idleTimeout, cfg.maxLifetime))
 	go store.RunSweeper(ctx, sweepInterval(cfg.idleTimeout))
 
 	srv := &http.Server{

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"net/http"
@@ -20,7 +19,7 @@ import (
 type MemoryStore struct {
 	cookies      sessionCookies
 	life         lifetimes
-	maxAnonymous int              // see config.maxAnonymous
+	maxAnonymous int              // see defaultMaxAnonymous; tests set less
 	now          func() time.Time // replaced in tests
 
 	mu        sync.Mutex         // guards the fields below, and every record in sessions
@@ -60,13 +59,13 @@ func isAnonymous(values map[any]any) bool {
 	return !ok
 }
 
-// NewMemoryStore returns an empty store whose cookies are signed with the
-// first secret and verified with any of them.
-func NewMemoryStore(secrets [][]byte, cfg config) *MemoryStore {
+// NewMemoryStore returns an empty store whose session cookies are cookies,
+// and whose sessions last as life says.
+func NewMemoryStore(cookies sessionCookies, life lifetimes) *MemoryStore {
 	return &MemoryStore{
-		cookies:      newSessionCookies(secrets, cfg),
-		life:         newLifetimes(cfg),
-		maxAnonymous: cmp.Or(cfg.maxAnonymous, defaultMaxAnonymous),
+		cookies:      cookies,
+		life:         life,
+		maxAnonymous: defaultMaxAnonymous,
 		now:          time.Now,
 		sessions:     make(map[string]*record),
 	}

@@ -26,9 +26,6 @@ type config struct {
 	maxLifetime   time.Duration
 	bcryptCost    int
 	trustProxy    bool
-	// maxAnonymous bounds the anonymous sessions (no user) the store keeps;
-	// 0 means defaultMaxAnonymous. Not a flag: tests set it.
-	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -81,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	store := NewMemoryStore(secrets, cfg)
+	store := NewMemoryStore(newSessionCookies(secrets, cfg.secureCookies, cfg.maxLifetime), newLifetimes(cfg.idleTimeout, cfg.maxLifetime))
 	go store.RunSweeper(ctx, sweepInterval(cfg.idleTimeout))
 	hasher, err := newHasher(cfg.bcryptCost)
 	if err != nil {
