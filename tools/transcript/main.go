@@ -9,7 +9,10 @@
 //
 // It builds the step, starts it on a free port with a fixed SESSION_SECRET
 // (and, when the step has the flags, a fresh -db, -bcrypt-cost 4 and a
-// redis-server of its own), and runs try.sh with BASE set to the server's URL.
+// redis-server of its own), and runs try.sh under sh (dash on Debian, as a
+// reader runs it) with BASE set to the server's URL. Every command the
+// transcript shows must be pasteable: one holding a placeholder (<id>,
+// <cookie1>...) fails the check.
 package main
 
 import (
@@ -106,10 +109,11 @@ func check(dir string, update bool) error {
 	if err != nil {
 		return err
 	}
-	// A run id of its own, so that the golden file shows <id> where try.sh
-	// makes its names unique.
+	// A run id of its own, so that the golden file shows <id> where an
+	// older try.sh made its names unique with TRY_ID.
 	id := fmt.Sprintf("%08x", rand.Uint32())
-	try := exec.CommandContext(ctx, "bash", script)
+	// sh, as a reader on any system runs it (dash on Debian).
+	try := exec.CommandContext(ctx, "sh", script)
 	try.Dir = tmp
 	try.Env = append(os.Environ(), "BASE=http://"+addr, "TRY_ID="+id)
 	out, err := try.CombinedOutput()
@@ -117,6 +121,9 @@ func check(dir string, update bool) error {
 		return fmt.Errorf("try.sh: %v\n%s", err, out)
 	}
 	got := normalise(string(out), addr, id)
+	if err := pasteable(got); err != nil {
+		return err
+	}
 
 	golden := filepath.Join(dir, "try.golden")
 	if update {
@@ -181,8 +188,8 @@ func startRedis(ctx context.Context, dir string) (string, func(), error) {
 //     they first appear: the same value the same placeholder, a new one a new;
 //   - every session handle of /sessions becomes <handle1>, <handle2>...,
 //     in the same way;
-//   - the run's id (TRY_ID, which try.sh puts in the names it signs up)
-//     becomes <id>.
+//   - the digits a walkthrough appends to the names it signs up
+//     (alice-$id, with id=$(date +%s)) become <id>, as does TRY_ID.
 func normalise(s, addr, id string) string {
 	s = strings.ReplaceAll(s, "\r", "")
 	s = strings.ReplaceAll(s, addr, "localhost:8080")
@@ -206,9 +213,29 @@ func normalise(s, addr, id string) string {
 		}
 		return sub[1] + handles[sub[2]]
 	})
+	s = nameRE.ReplaceAllString(s, "${1}<id>")
 	s = strings.ReplaceAll(s, id, "<id>")
 	return strings.ReplaceAll(s, strings.ToUpper(id), "<id>")
 }
+
+// nameRE finds a name a walkthrough made unique: alice-1767355200, in any
+// spelling.
+var nameRE = regexp.MustCompile(`(?i)\b(alice-)[0-9]{6,}\b`)
+
+// pasteable fails when a command of the transcript (a line starting with
+// "$ ") holds a placeholder: the README quotes these lines for readers to
+// paste, so each must run as shown (a unique name is a shell variable set in
+// the walkthrough's first line, not <id>).
+func pasteable(s string) error {
+	for i, line := range strings.Split(s, "\n") {
+		if cmd, ok := strings.CutPrefix(line, "$ "); ok && placeholderRE.MatchString(cmd) {
+			return fmt.Errorf("line %d: a command with a placeholder cannot be pasted: %s", i+1, line)
+		}
+	}
+	return nil
+}
+
+var placeholderRE = regexp.MustCompile(`<(id|t0[^>]*|cookie[0-9]+|handle[0-9]+)>`)
 
 // handleRE finds a session handle: the "id" of a session in /sessions, or
 // the id a walkthrough posts to /sessions/revoke.
