@@ -4,7 +4,7 @@
 //
 // From the repository's root:
 //
-//	go run ./attacks                 # the whole matrix, with one line of evidence per cell
+//	go run ./attacks                 # one line of evidence per cell, then the whole matrix
 //	go run ./attacks -step 2         # one step
 //	go run ./attacks -attack restart # one attack
 //	go run ./attacks -json           # for programs

@@ -86,9 +86,17 @@ func writeJSON(w io.Writer, rep *report) {
 	enc.Encode(rep)
 }
 
-// writeText prints the matrix, then the evidence of each cell, then what
-// differs from the expectations.
+// writeText prints the evidence of each cell, then the matrix, then what
+// differs from the expectations: the matrix comes last so that it does not
+// scroll away under the evidence.
 func writeText(w io.Writer, rep *report) {
+	for _, r := range rep.Attacks {
+		fmt.Fprintf(w, "%s: %s\n", r.Name, r.Title)
+		for _, c := range r.Cells {
+			fmt.Fprintf(w, "  step %d  %-7s  %s\n", c.Step, c.Outcome, c.Evidence)
+		}
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "attack\t")
 	for _, s := range rep.Steps {
@@ -107,12 +115,6 @@ func writeText(w io.Writer, rep *report) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	for _, r := range rep.Attacks {
-		fmt.Fprintf(w, "\n%s: %s\n", r.Name, r.Title)
-		for _, c := range r.Cells {
-			fmt.Fprintf(w, "  step %d  %-7s  %s\n", c.Step, c.Outcome, c.Evidence)
-		}
-	}
 	fmt.Fprintf(w, "\n%s on %s in %.0fs: ", plural(len(rep.Attacks), "attack"), plural(len(rep.Steps), "step"), rep.Seconds)
 	if len(rep.Unexpected) == 0 {
 		fmt.Fprintln(w, "every cell as the chapters say.")
@@ -122,6 +124,9 @@ func writeText(w io.Writer, rep *report) {
 	for _, u := range rep.Unexpected {
 		fmt.Fprintf(w, "  UNEXPECTED: %s\n", u)
 	}
+	fmt.Fprintln(w, "If you removed a defence on purpose (a \"break it\" exercise of EXERCISES.md),")
+	fmt.Fprintln(w, "this is the expected result: the attack now works, so the lab exits 1. Undo")
+	fmt.Fprintln(w, "the change (git checkout -- the step's files) and the cell turns back.")
 }
 
 // The README's matrix lives between these markers.

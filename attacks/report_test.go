@@ -48,3 +48,23 @@ func TestReadmeMatrix(t *testing.T) {
 		t.Error("checkReadme accepted a matrix that differs in one cell")
 	}
 }
+
+// The text report ends with the matrix, so that it does not scroll away under
+// the evidence, and a cell that differs says that a break-it exercise expects it.
+func TestTextEndsWithTheMatrix(t *testing.T) {
+	a := &attack{name: "demo", title: "a demo attack", steps: []int{1}, works: []int{}}
+	rep := newReport([]int{1}, []*attack{a})
+	rep.Attacks[0].Cells[0].Outcome = outcomeWorks
+	rep.Attacks[0].Cells[0].Evidence = "the evidence"
+	rep.finish(0)
+	var b strings.Builder
+	writeText(&b, rep)
+	out := b.String()
+	evidence, matrix := strings.Index(out, "the evidence"), strings.Index(out, "attack  step 1")
+	if evidence < 0 || matrix < 0 || matrix < evidence {
+		t.Errorf("want the evidence, then the matrix:\n%s", out)
+	}
+	if !strings.Contains(out, "UNEXPECTED") || !strings.Contains(out, "this is the expected result") {
+		t.Errorf("a differing cell lacks the break-it note:\n%s", out)
+	}
+}
