@@ -1,15 +1,15 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Starts a local Redis Cluster or Sentinel setup to try step 5 on, in a
 # temporary folder, in the foreground; Ctrl-C stops every process and
 # deletes the folder. Nothing is kept on disk: it is a playground.
 #
-#   ./redis-local.sh cluster    3 masters + 3 replicas on ports 7001-7006
-#   ./redis-local.sh sentinel   a master on 6380, its replica on 6381, and
-#                               3 sentinels on 26380-26382
+#   sh redis-local.sh cluster    3 masters + 3 replicas on ports 7001-7006
+#   sh redis-local.sh sentinel   a master on 6380, its replica on 6381, and
+#                                3 sentinels on 26380-26382
 #
 # It prints the -redis URL to give the app (in another terminal), and how to
 # kill a master to watch a failover.
-set -euo pipefail
+set -eu
 
 mode=${1:-}
 case $mode in
@@ -20,14 +20,15 @@ cluster | sentinel) ;;
 	;;
 esac
 command -v redis-server >/dev/null || {
-	echo "redis-server is not installed (Debian, Ubuntu: sudo apt-get install redis-server)" >&2
+	echo "redis-server is not installed (Debian, Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)" >&2
 	exit 1
 }
 
 dir=$(mktemp -d)
-pids=()
+pids=""
 cleanup() {
-	kill "${pids[@]}" 2>/dev/null || true
+	# shellcheck disable=SC2086 # one argument per pid
+	[ -z "$pids" ] || kill $pids 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$dir"
 }
@@ -36,26 +37,27 @@ trap 'exit 0' INT TERM
 
 # start PORT ARGS...: one redis-server on 127.0.0.1:PORT, in a folder of its own.
 start() {
-	local port=$1
+	p=$1
 	shift
-	mkdir -p "$dir/$port"
-	redis-server "$@" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-		--dir "$dir/$port" --logfile "$dir/$port/redis.log" &
-	pids+=($!)
-	echo "redis-server on port $port: pid $!"
-	until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+	mkdir -p "$dir/$p"
+	redis-server "$@" --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$dir/$p" --logfile "$dir/$p/redis.log" &
+	pids="$pids $!"
+	echo "redis-server on port $p: pid $!"
+	until redis-cli -p "$p" ping >/dev/null 2>&1; do sleep 0.1; done
 }
 
-if [[ $mode == cluster ]]; then
-	addrs=()
+if [ "$mode" = cluster ]; then
+	addrs=""
 	for port in 7001 7002 7003 7004 7005 7006; do
 		# A node is failed after 2s without an answer: failovers in seconds.
 		start $port --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000
-		addrs+=("127.0.0.1:$port")
+		addrs="$addrs 127.0.0.1:$port"
 	done
-	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+	# shellcheck disable=SC2086 # one argument per address
+	redis-cli --cluster create $addrs --cluster-replicas 1 --cluster-yes >/dev/null
 	until redis-cli -p 7001 cluster info | grep -q cluster_state:ok &&
-		[[ $(redis-cli -p 7001 cluster nodes | grep -c slave) == 3 ]]; do sleep 0.2; done
+		[ "$(redis-cli -p 7001 cluster nodes | grep -c slave)" = 3 ]; do sleep 0.2; done
 	redis-cli -p 7001 cluster nodes | awk '{sub(/@.*/, "", $2); print $2, $3}'
 	cat <<EOF
 
