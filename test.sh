@@ -54,7 +54,7 @@ if git rev-parse --verify -q HEAD >/dev/null 2>&1; then
 	shfiles=$(git ls-files | while IFS= read -r f; do
 		[ -f "$f" ] || continue
 		case $f in *.sh) echo "$f" && continue ;; esac
-		head -n 1 "$f" | grep -q '^#!.*sh' && echo "$f"
+		if head -n 1 "$f" | grep -q '^#!.*sh'; then echo "$f"; fi
 	done)
 else
 	shfiles=$(ls test.sh .ci/run scripts/* step*/*.sh 2>/dev/null)
