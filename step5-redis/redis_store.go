@@ -5,14 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -33,23 +30,20 @@ import (
 //
 //	<prefix>session:<sha256(id)>          an anonymous session: a hash of
 //	                                       user (""), data, created, seen, ua,
-//	                                       deadline, idle; TTL: its deadline
+//	                                       deadline, idle; TTL: its end
 //	<prefix>session:{<tag>}:<sha256(id)>  a signed-in session: the same
 //	<prefix>user:{<tag>}:<name>           the sha256(id) of each of the
-//	                                       user's sessions, by deadline
+//	                                       user's sessions, oldest first
 //	<prefix>anonymous                     new anonymous sessions in this
 //	                                       idle-timeout window
 //
 // A signed-in session's id starts with its user's tag (userTag), as in
 // "<tag>.<26 random characters>", and Redis Cluster places a key by the part
-// in {braces}: a user's sessions and set share one slot, and one script
-// writes them together. A session is created and listed at once, "sign out
-// everywhere" deletes every listed session at once, and a read is one
-// command: no session can exist that its user's set does not list.
-//
-// A session keeps the deadlines it was issued with: its absolute deadline
-// and its idle timeout are stored in its hash, and a restart with other
-// flags may shorten them (the earlier wins), never lengthen them.
+// in {braces}: a user's sessions and set share one slot, so one script can
+// write them together on any topology. A session is created and listed at
+// once, and "sign out everywhere" deletes every listed session at once: no
+// session exists that its user's set does not list, and a read is one
+// HGETALL.
 //
 // Every Redis error is returned, and the handlers answer 503: while Redis is
 // unreachable nobody is signed in, and nobody is taken for an anonymous
@@ -78,177 +72,29 @@ func NewRedisStore(client redis.UniversalClient, secrets [][]byte, cfg config, l
 	}
 }
 
-// redisTimeout bounds each store operation, go-redis' own retries included:
-// while Redis is down or hangs, a request gets its 503 after this long at
-// most.
-const redisTimeout = 2 * time.Second
-
-// redisConfig is what a Redis URL (-redis or REDIS_URL) says: the options of
-// exactly one kind of go-redis client.
-type redisConfig struct {
-	single   *redis.Options         // one server
-	sentinel *redis.FailoverOptions // the sentinels, and the master they watch
-	cluster  *redis.ClusterOptions  // some nodes of a Cluster
+// record is a session's hash. Times are Unix milliseconds; a session keeps
+// the deadline and idle timeout it was issued with, and the flags of a
+// restart may shorten them (expiresAt), never lengthen them.
+type record struct {
+	User     string `redis:"user"` // "" when anonymous; the other values are in data (encodeValues)
+	Created  int64  `redis:"created"`
+	Seen     int64  `redis:"seen"`
+	Deadline int64  `redis:"deadline"` // absolute
+	Idle     int64  `redis:"idle"`     // ms
+	Agent    string `redis:"ua"`
 }
 
-// clusterReloadInterval is how old go-redis lets its map of a Cluster's
-// slots grow before it asks a node again. go-redis reloads the map at once on
-// MOVED, but not when a master stops answering: with its default (60s) a
-// failover left a third of the sessions on 503 for a minute after Redis had
-// promoted a replica in four seconds. A map a second old costs one CLUSTER
-// SLOTS a second, and a failover a second more than Redis's own.
-const clusterReloadInterval = time.Second
-
-// parseRedisURL reads a Redis URL:
-//
-//	redis://[user:password@]host:6379/0   one server (rediss:// for TLS)
-//	unix:///run/redis/redis.sock           one server, on a unix socket
-//	redis://s1:26379?master_name=mymaster&addr=s2:26379&addr=s3:26379
-//	                                       Sentinel: the sentinels, and the
-//	                                       name of the master they watch
-//	redis://n1:6379?cluster=true&addr=n2:6379
-//	                                       Cluster: one or more of its nodes
-//	                                       (addr= alone says Cluster too)
-//
-// Other query parameters (dial_timeout, pool_size, ...) are go-redis' own,
-// and each takes effect: go-redis refuses the ones it does not know, and this
-// function those that would be ignored or would weaken a guarantee. A
-// password belongs in REDIS_URL rather than in -redis: flags show in ps.
-func parseRedisURL(rawURL string) (redisConfig, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return redisConfig{}, errors.New("redis URL: not a URL") // url's error repeats the URL, password and all
-	}
-	query := u.Query()
-	// Reads from replicas (or routed to any node) could find a session
-	// that a logout has just deleted on the master: refused, whatever the
-	// topology. context_timeout_enabled=false would let a hung Redis hold a
-	// request past redisTimeout.
-	for _, p := range []string{"read_only", "replica_only", "route_by_latency", "route_randomly", "use_disconnected_replicas", "context_timeout_enabled"} {
-		if query.Has(p) {
-			return redisConfig{}, fmt.Errorf("redis URL: parameter %s is not supported: sessions are read from the master only, and every command is bounded by the request's deadline", p)
-		}
-	}
-	isCluster := query.Has("addr") && !query.Has("master_name")
-	if query.Has("cluster") {
-		switch query.Get("cluster") {
-		case "true":
-			isCluster = true
-		case "false":
-			if isCluster {
-				return redisConfig{}, errors.New("redis URL: addr= without master_name names Cluster nodes, but cluster=false")
-			}
-		default:
-			return redisConfig{}, errors.New("redis URL: cluster must be true or false")
-		}
-		query.Del("cluster") // ours, not go-redis'
-		u.RawQuery = query.Encode()
-	}
-	// Every client dials once per attempt unless the URL says otherwise
-	// (dialer_retries): go-redis retries the command anyway, and five dials
-	// per attempt on top of that kept a request waiting 1.6s for its 503
-	// while Redis was down.
-	var c redisConfig
-	switch {
-	case isCluster && query.Has("master_name"):
-		return redisConfig{}, errors.New("redis URL: cluster=true and master_name= (Sentinel) exclude each other")
-	case query.Has("master_name"):
-		c.sentinel, err = redis.ParseFailoverURL(u.String())
-		if err != nil {
-			return redisConfig{}, fmt.Errorf("redis URL (Sentinel): %w", err)
-		}
-		c.sentinel.ContextTimeoutEnabled = true
-		c.sentinel.DialerRetries = cmp.Or(c.sentinel.DialerRetries, 1)
-	case isCluster:
-		// A Cluster has one database, 0; go-redis would ignore a path.
-		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
-			return redisConfig{}, fmt.Errorf("redis URL (Cluster): a Cluster has database 0 only, not %q", p)
-		}
-		u.Path = ""
-		c.cluster, err = redis.ParseClusterURL(u.String())
-		if err != nil {
-			return redisConfig{}, fmt.Errorf("redis URL (Cluster): %w", err)
-		}
-		c.cluster.ContextTimeoutEnabled = true
-		c.cluster.DialerRetries = cmp.Or(c.cluster.DialerRetries, 1)
-		c.cluster.ClusterStateReloadInterval = clusterReloadInterval
-	default:
-		c.single, err = redis.ParseURL(u.String())
-		if err != nil {
-			return redisConfig{}, fmt.Errorf("redis URL: %w", err)
-		}
-		c.single.ContextTimeoutEnabled = true
-		c.single.DialerRetries = 1
-	}
-	return c, nil
-}
-
-// addrs are the addresses the URL names, for the log.
-func (c redisConfig) addrs() []string {
-	switch {
-	case c.sentinel != nil:
-		return c.sentinel.SentinelAddrs
-	case c.cluster != nil:
-		return c.cluster.Addrs
-	default:
-		return []string{c.single.Addr}
-	}
-}
-
-// newClient returns the client the URL asks for.
-func (c redisConfig) newClient() redis.UniversalClient {
-	switch {
-	case c.sentinel != nil:
-		return redis.NewFailoverClient(c.sentinel)
-	case c.cluster != nil:
-		return redis.NewClusterClient(c.cluster)
-	default:
-		return redis.NewClient(c.single)
-	}
-}
-
-// connectRedis returns a client for the URL. A URL that names one server
-// which turns out to be a Cluster node gets a Cluster client: one node's
-// address is enough to reach a Cluster. That takes a Redis that answers at
-// start; cluster=true says it without asking.
-func connectRedis(ctx context.Context, rawURL string, logger *slog.Logger) (redis.UniversalClient, redisConfig, error) {
-	c, err := parseRedisURL(rawURL)
-	if err != nil {
-		return nil, c, err
-	}
-	client := c.newClient()
-	if c.single == nil || c.single.Network == "unix" {
-		return client, c, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
-	info, err := client.Info(ctx, "cluster").Result()
-	if err != nil {
-		logger.Warn("redis: could not ask whether it is a Cluster node; taking it for one server (add cluster=true to the URL for a Cluster)", "err", err)
-		return client, c, nil
-	}
-	if !strings.Contains(info, "cluster_enabled:1") {
-		return client, c, nil
-	}
-	client.Close()
-	logger.Info("redis: the URL names a Cluster node: using it as a Cluster")
-	u, _ := url.Parse(rawURL) // parsed above already
-	query := u.Query()
-	query.Set("cluster", "true")
-	u.RawQuery = query.Encode()
-	if c, err = parseRedisURL(u.String()); err != nil {
-		return nil, c, err
-	}
-	return c.newClient(), c, nil
+// expiresAt is the real end of a session: the earliest of its absolute and
+// idle deadlines, as issued or as the current flags make them.
+func (st *RedisStore) expiresAt(rec record) time.Time {
+	return time.UnixMilli(min(rec.Deadline, rec.Created+st.life.maxLifetime.Milliseconds(),
+		rec.Seen+min(rec.Idle, st.life.idleTimeout.Milliseconds())))
 }
 
 // idHash is how Redis knows a session: the SHA-256 of its id, in hex. A
 // plain, fast hash is enough: the id is 128 random bits, so there is nothing
 // to guess, and no salt or slow hash (as for passwords) is needed.
-func idHash(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
+func idHash(id string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(id))) }
 
 // sessionHandle is the handle of a session (see sessionInfo): the hash in
 // its key's name.
@@ -258,27 +104,92 @@ func sessionHandle(id string) string { return idHash(id) }
 // name. It places the keys (see RedisStore), and need not be unique: users
 // who share a tag share a slot, nothing else. It tells the cookie's holder
 // next to nothing about the name, and that holder can ask /me anyway.
-func userTag(user string) string {
-	sum := sha256.Sum256([]byte(user))
-	return hex.EncodeToString(sum[:2])
-}
+func userTag(user string) string { return idHash(user)[:4] }
 
 // sessionKey names the hash of the session whose id is id: in its user's
 // slot when the id starts with a tag, anywhere when it is anonymous.
 func (st *RedisStore) sessionKey(id string) string {
 	if tag, _, signedIn := strings.Cut(id, "."); signedIn {
-		return st.userSessionKey(tag, idHash(id))
+		return st.sessionStem(tag) + idHash(id)
 	}
 	return st.prefix + "session:" + idHash(id)
 }
 
-func (st *RedisStore) userSessionKey(tag, hash string) string {
-	return st.prefix + "session:{" + tag + "}:" + hash
-}
+// sessionStem is the name of the signed-in sessions' keys in the slot of
+// tag, up to the hash.
+func (st *RedisStore) sessionStem(tag string) string { return st.prefix + "session:{" + tag + "}:" }
+
 func (st *RedisStore) userSetKey(user string) string {
 	return st.prefix + "user:{" + userTag(user) + "}:" + user
 }
-func (st *RedisStore) anonymousKey() string { return st.prefix + "anonymous" }
+
+// The writes that must check before they write are Lua scripts: Redis runs a
+// script whole, with no other command in between, so that no logout on
+// another instance can fall between the check and the write. Each touches
+// the keys of one Cluster slot only.
+var (
+	// createScript stores a new session and lists it in its user's set, the
+	// set first: a script that fails halfway keeps what it wrote, and no
+	// session may exist that the set does not list. It drops the set's ten
+	// oldest members whose session Redis has deleted (so that the set
+	// shrinks as fast as logins grow it, with no clock deciding), and keeps
+	// the set for at least two max lifetimes. KEYS: the session, the user's
+	// set (none when anonymous); ARGV: the session's TTL, its hash, the
+	// sessionStem of its user, the set's TTL (ms), now, then field, value...
+	createScript = redis.NewScript(`
+if KEYS[2] then
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 9)) do
+    if redis.call('EXISTS', ARGV[3] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+  end
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])`)
+
+	// updateScript writes fields of a live session and sets its TTL anew
+	// (see expiresAt); a deleted or expired session stays deleted. KEYS[1]:
+	// the session; ARGV: now, the idle timeout and the max lifetime (ms),
+	// then field, value...
+	updateScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'created', 'deadline', 'idle')
+if not f[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local now = tonumber(ARGV[1])
+local ends = math.min(f[2], f[1] + ARGV[3], now + math.min(f[3], ARGV[2]))
+return redis.call('PEXPIRE', KEYS[1], math.max(1, ends - now))`)
+
+	// endAllScript deletes every session in the user's set but one. KEYS[1]:
+	// the user's set; ARGV: the user's sessionStem, the hash to keep ("":
+	// none). The sessions' keys are not in KEYS, as Redis would like, because
+	// the set names them; they share its slot, so this works on a Cluster.
+	endAllScript = redis.NewScript(`
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if m ~= ARGV[2] then redis.call('DEL', ARGV[1] .. m); redis.call('ZREM', KEYS[1], m) end
+end
+return 0`)
+
+	// revokeScript deletes a session that the user's set lists, and says
+	// whether there was one: only the user's own are in the set. KEYS: the
+	// session, the user's set; ARGV[1]: the session's hash.
+	revokeScript = redis.NewScript(`
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+return redis.call('DEL', KEYS[1])`)
+
+	// countScript counts one in KEYS[1], in a window of ARGV[1] ms that the
+	// first count opens, and returns the count.
+	countScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`)
+)
+
+// update writes fields of the live session at key, and counts its idle
+// deadline from now; a session that is gone is not recreated.
+func (st *RedisStore) update(ctx context.Context, key string, now time.Time, fieldValues ...any) error {
+	args := append([]any{now.UnixMilli(), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()}, fieldValues...)
+	return updateScript.Run(ctx, st.client, []string{key}, args...).Err()
+}
 
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
@@ -296,31 +207,24 @@ func (st *RedisStore) Ping(ctx context.Context) error {
 	defer cancel()
 	cluster, ok := st.client.(*redis.ClusterClient)
 	if !ok {
-		if err := st.client.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis: %w", err)
-		}
-		return nil
+		return st.client.Ping(ctx).Err()
 	}
-	var answered atomic.Int32
+	var answered atomic.Bool
 	err := cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
 		info, err := master.ClusterInfo(ctx).Result()
 		if err != nil {
 			return err
 		}
-		answered.Add(1)
+		answered.Store(true)
 		if !strings.Contains(info, "cluster_state:ok") {
 			return errors.New("a master says cluster_state is not ok")
 		}
 		return nil
 	})
-	switch {
-	case err == nil:
-		return nil
-	case answered.Load() == 0:
-		return fmt.Errorf("redis: %w", err)
-	default:
+	if err != nil && answered.Load() {
 		return fmt.Errorf("%w: %w", errPartialOutage, err)
 	}
+	return err
 }
 
 // New returns a new, empty session that is not stored yet: Save stores it and
@@ -343,195 +247,45 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
 	defer cancel()
 	now, key := st.now(), st.sessionKey(id)
-
-	fields, err := st.client.HGetAll(ctx, key).Result()
-	if err != nil {
+	hash := st.client.HGetAll(ctx, key)
+	if err := hash.Err(); err != nil {
 		return nil, st.failed(ctx, "read session", err)
 	}
-	if len(fields) == 0 {
-		return s, nil // never issued, deleted or expired: not adopted
-	}
-	rec, err := decodeRecord(fields)
-	if err != nil {
-		// Not the visitor's fault, and not worth an error page on every
-		// request until it expires: log it, start afresh.
-		st.logger.Error("redis: undecodable session, starting a new session", "err", err)
+	// A session that was never issued, was deleted or has expired is not
+	// adopted: Redis deletes the key at its end, and the check of the end
+	// covers the moment around it and a restart with shorter flags. Nor is
+	// a signed-in session outside its user's slot, which no set lists.
+	var rec record
+	values, err := decodeValues([]byte(hash.Val()["data"])) // no hash, no data: an error
+	if err = cmp.Or(err, hash.Scan(&rec)); err != nil || !now.Before(st.expiresAt(rec)) ||
+		rec.User != "" && !strings.HasPrefix(id, userTag(rec.User)+".") {
 		return s, nil
 	}
-	// Redis deletes the key at the deadline; this covers the moment around
-	// it, and a restart with shorter timeouts.
-	if !now.Before(st.expiresAt(rec)) {
-		return s, nil
-	}
-	// A signed-in session outside its user's slot (written by an earlier
-	// layout of this store) is in no set that sign-out everywhere reads.
-	if rec.user != "" && !strings.HasPrefix(id, userTag(rec.user)+".") {
-		return s, nil
-	}
-	if r.Method != http.MethodHead && now.Sub(rec.lastSeen) >= st.life.touchEvery { // HEAD changes nothing
-		_, found, err := st.update(ctx, key, rec.user, now, "seen", now.UnixMilli())
-		if err != nil {
+	if r.Method != http.MethodHead && now.Sub(time.UnixMilli(rec.Seen)) >= st.life.touchEvery { // HEAD changes nothing
+		if err := st.update(ctx, key, now, "seen", now.UnixMilli()); err != nil {
 			return nil, st.failed(ctx, "touch session", err)
 		}
-		if !found {
-			return s, nil // deleted since the HGETALL: it stays deleted
-		}
-		rec.lastSeen = now
+		rec.Seen = now.UnixMilli()
 	}
-	if rec.user != "" {
-		rec.values[userKey] = rec.user
+	if rec.User != "" {
+		values[userKey] = rec.User
 	}
-	s.ID, s.Values, s.IsNew = id, rec.values, false
-	setTimes(s, rec.created, st.expiresAt(rec))
+	s.ID, s.Values, s.IsNew = id, values, false
+	setTimes(s, time.UnixMilli(rec.Created), st.expiresAt(rec))
 	return s, nil
-}
-
-// expiresAt is the real end of a session: the earlier of its idle and its
-// absolute deadline, each the one it was issued with or, when the flags
-// have been shortened since, the shorter one.
-func (st *RedisStore) expiresAt(rec record) time.Time {
-	deadline := min(rec.deadline.UnixMilli(), rec.created.Add(st.life.maxLifetime).UnixMilli())
-	idle := rec.lastSeen.Add(min(rec.idle, st.life.idleTimeout)).UnixMilli()
-	return time.UnixMilli(min(deadline, idle))
-}
-
-// record is one session as its hash holds it.
-type record struct {
-	user              string // "" when anonymous
-	values            map[any]any
-	created, lastSeen time.Time
-	deadline          time.Time     // absolute, as issued
-	idle              time.Duration // the idle timeout, as issued
-	userAgent         string
-}
-
-func decodeRecord(fields map[string]string) (record, error) {
-	var ms [4]int64
-	var errs []error
-	for i, name := range []string{"created", "seen", "deadline", "idle"} {
-		var err error
-		ms[i], err = strconv.ParseInt(fields[name], 10, 64)
-		errs = append(errs, err)
-	}
-	values, err := decodeValues([]byte(fields["data"]))
-	if err := errors.Join(append(errs, err)...); err != nil {
-		return record{}, err
-	}
-	return record{user: fields["user"], values: values, created: time.UnixMilli(ms[0]),
-		lastSeen: time.UnixMilli(ms[1]), deadline: time.UnixMilli(ms[2]),
-		idle: time.Duration(ms[3]) * time.Millisecond, userAgent: fields["ua"]}, nil
-}
-
-// The writes are Lua scripts, because each must check and write in one step:
-// a check from Go and a write after it would leave a moment in which a logout
-// on another instance deletes the key and the write brings it back. Redis
-// runs a script whole, with no other command in between. Each script touches
-// one Cluster slot only (a user's keys share their tag), so that they also
-// run on a Redis Cluster.
-var (
-	// createScript stores a new session, never over an existing one (like
-	// SET NX), and adds it to its user's set. Of the set's ten members with
-	// the earliest deadlines, it drops those whose session Redis has deleted
-	// (no clock decides): ten at most, so that a login's work does not grow
-	// with the user's sessions, yet the set shrinks as fast as logins add to
-	// it. It keeps the set
-	// for at least keep ms: twice the max lifetime, so that it outlives
-	// every session it lists unless clocks are a max lifetime apart. KEYS:
-	// the session, then the user's set (none for an anonymous session);
-	// ARGV: the TTL (ms), the session's hash, its absolute deadline (Unix
-	// ms), the name of the user's sessions' keys up to the hash (see
-	// endAllScript), keep, then field, value, ...
-	//
-	// A script that fails halfway keeps what it wrote before: the set goes
-	// first, so that a failure leaves no session that the set does not list.
-	createScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if KEYS[2] then
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 9)) do
-    if redis.call('EXISTS', ARGV[4] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
-  end
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`)
-
-	// updateScript updates a live session of the given user and sets its
-	// TTL anew, from the deadlines stored in it (or the current flags', when
-	// shorter); a deleted or expired one stays deleted (like SET XX), and
-	// another user's is left alone. It returns the session's user, or nil
-	// when there is no session. KEYS[1]: the session; ARGV: the user, now
-	// (Unix ms), the idle timeout and the max lifetime (ms), then field,
-	// value, ...
-	updateScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'user', 'created', 'deadline', 'idle')
-if not f[1] or f[1] ~= ARGV[1] then return f[1] end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-local now = tonumber(ARGV[2])
-local deadline = math.min(tonumber(f[3]) or 0, (tonumber(f[2]) or 0) + tonumber(ARGV[4]))
-local idle = math.min(tonumber(f[4]) or 0, tonumber(ARGV[3]))
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(deadline, now + idle) - now))
-return f[1]`)
-
-	// endAllScript deletes every session in the user's set but the one to
-	// keep, and takes them out of the set. The sessions' keys are not in
-	// KEYS, as Redis would like, because the set names them: they share the
-	// set's tag, hence its Cluster slot, so the script can reach them on any
-	// topology. KEYS[1]: the user's set; ARGV: the hash of the session to
-	// keep ("" none), the name of the user's sessions' keys up to the hash.
-	endAllScript = redis.NewScript(`
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if m ~= ARGV[1] then
-    redis.call('DEL', ARGV[2] .. m)
-    redis.call('ZREM', KEYS[1], m)
-  end
-end
-return 0`)
-
-	// revokeScript deletes a session if it is the user's, takes it out of
-	// the user's set, and says whether it deleted it. KEYS: the session, the
-	// user's set; ARGV: the user, the session's hash.
-	revokeScript = redis.NewScript(`
-redis.call('ZREM', KEYS[2], ARGV[2])
-if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-return 1`)
-
-	// anonymousScript counts a new anonymous session in the window that the
-	// first of them opened, and returns the count. KEYS[1]: the counter;
-	// ARGV[1]: the window (ms).
-	anonymousScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`)
-)
-
-// update writes fields of the live session of user at key, and counts its
-// idle deadline from now, in one command. found is false when the session is
-// gone (deleted or expired): it is not recreated. A session whose user is
-// not user is left as it is, and oldUser says whose it is.
-func (st *RedisStore) update(ctx context.Context, key, user string, now time.Time, fieldValues ...any) (oldUser string, found bool, err error) {
-	args := append([]any{user, now.UnixMilli(), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()}, fieldValues...)
-	oldUser, err = updateScript.Run(ctx, st.client, []string{key}, args...).Text()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
-	}
-	return oldUser, err == nil, err
 }
 
 // Save stores the session and, for a new one, sets the cookie.
 func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
-	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
-	defer cancel()
 	if s.Options != nil && s.Options.MaxAge < 0 {
-		if err := st.delete(ctx, s); err != nil {
+		if err := st.RenewID(r, s); err != nil {
 			return err
 		}
 		st.cookies.expire(w, s)
 		return nil
 	}
-
+	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
+	defer cancel()
 	// The user has a field of its own (for the user's set); the other values
 	// go in data.
 	user, _ := s.Values[userKey].(string)
@@ -542,20 +296,15 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	now := st.now()
 
 	if s.ID != "" {
-		// Update only, and only a live session: if a logout deleted it (or it
-		// expired) since this request read it, it stays gone.
-		created, _ := sessionTimes(s)
-		if created.IsZero() {
-			return errors.New("update session: it was not read by this store")
-		}
-		oldUser, found, err := st.update(ctx, st.sessionKey(s.ID), user, now, "data", data, "seen", now.UnixMilli())
-		if err != nil {
-			return st.failed(ctx, "update session", err)
-		}
-		if found && oldUser != user {
-			// A session changes hands only under a new id (the handlers
-			// call RenewID first), which also puts it in its user's slot.
+		// A session changes hands only under a new id (the handlers call
+		// RenewID first), which puts it in its user's slot.
+		if tag, _, signedIn := strings.Cut(s.ID, "."); signedIn != (user != "") || signedIn && tag != userTag(user) {
 			return errors.New("update session: its user changed under the same id")
+		}
+		// Update only: if a logout deleted it (or it expired) since this
+		// request read it, it stays gone.
+		if err := st.update(ctx, st.sessionKey(s.ID), now, "data", data, "seen", now.UnixMilli()); err != nil {
+			return st.failed(ctx, "update session", err)
 		}
 		return nil
 	}
@@ -564,36 +313,25 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	// timeout, a visitor without a session gets none (the page still
 	// answers). A flood of cookieless requests thus leaves at most
 	// 2 x maxAnonymous of them in Redis, and never touches a signed-in user.
-	if user == "" {
-		n, err := anonymousScript.Run(ctx, st.client, []string{st.anonymousKey()}, st.life.idleTimeout.Milliseconds()).Int()
-		if err != nil {
-			return st.failed(ctx, "count anonymous sessions", err)
-		}
-		if n > st.maxAnonymous {
-			return nil
-		}
-	}
-
 	id := rand.Text() // 26 base32 characters: 128 bits from crypto/rand
-	keys := []string{st.sessionKey(id)}
 	if user != "" {
 		id = userTag(user) + "." + id
-		keys = []string{st.sessionKey(id), st.userSetKey(user)}
+	} else if n, err := countScript.Run(ctx, st.client, []string{st.prefix + "anonymous"}, st.life.idleTimeout.Milliseconds()).Int(); err != nil {
+		return st.failed(ctx, "count anonymous sessions", err)
+	} else if n > st.maxAnonymous {
+		return nil
 	}
-	deadline := now.Add(st.life.maxLifetime)
-	agent := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
-	if len(agent) > maxUserAgent {
-		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
+	keys := []string{st.sessionKey(id)}
+	if user != "" {
+		keys = append(keys, st.userSetKey(user))
 	}
-	ttl := min(st.life.idleTimeout, st.life.maxLifetime).Milliseconds()
-	stored, err := createScript.Run(ctx, st.client, keys, max(1, ttl), idHash(id), deadline.UnixMilli(), st.userSessionKey(userTag(user), ""), 2*st.life.maxLifetime.Milliseconds(),
+	agent := strings.ToValidUTF8(r.UserAgent()[:min(len(r.UserAgent()), maxUserAgent)], "\uFFFD")
+	ttl := max(1, min(st.life.idleTimeout, st.life.maxLifetime).Milliseconds())
+	err = createScript.Run(ctx, st.client, keys, ttl, idHash(id), st.sessionStem(userTag(user)), 2*st.life.maxLifetime.Milliseconds(), now.UnixMilli(),
 		"user", user, "data", data, "created", now.UnixMilli(), "seen", now.UnixMilli(), "ua", agent,
-		"deadline", deadline.UnixMilli(), "idle", st.life.idleTimeout.Milliseconds()).Int()
+		"deadline", now.Add(st.life.maxLifetime).UnixMilli(), "idle", st.life.idleTimeout.Milliseconds()).Err()
 	if err != nil {
 		return st.failed(ctx, "create session", err)
-	}
-	if stored == 0 {
-		return errors.New("create session: the new id is taken") // 128 random bits: never
 	}
 	// The cookie only once Redis has the session: a failed write sets no cookie.
 	if err := st.cookies.write(w, s, id); err != nil {
@@ -604,111 +342,64 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	return nil
 }
 
-// RenewID deletes the session and forgets its id; see sessionStore.
+// RenewID deletes the session and forgets its id; see sessionStore. Its
+// user's set may list it still: the set drops it at a later sign-in.
 func (st *RedisStore) RenewID(r *http.Request, s *sessions.Session) error {
-	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
-	defer cancel()
-	if err := st.delete(ctx, s); err != nil {
-		return err
+	if s.ID != "" {
+		ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
+		defer cancel()
+		if err := st.client.Del(ctx, st.sessionKey(s.ID)).Err(); err != nil {
+			return st.failed(ctx, "delete session", err)
+		}
 	}
 	s.ID = ""
 	return nil
 }
 
-// delete deletes the session, and takes it out of its user's set, in one
-// round trip.
-func (st *RedisStore) delete(ctx context.Context, s *sessions.Session) error {
-	if s.ID == "" {
-		return nil
-	}
-	user, _ := s.Values[userKey].(string)
-	if _, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, st.sessionKey(s.ID))
-		if user != "" {
-			p.ZRem(ctx, st.userSetKey(user), idHash(s.ID))
-		}
-		return nil
-	}); err != nil {
-		return st.failed(ctx, "delete session", err)
-	}
-	return nil
-}
-
 // UserSessions lists the live sessions of user, the current one (currentID's)
-// first, then the most recently used. It drops from the user's set the
-// sessions that Redis has deleted at their deadline.
+// first, then the most recently used.
 func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	members, err := st.client.ZRangeWithScores(ctx, st.userSetKey(user), 0, -1).Result()
+	hashes, err := st.client.ZRange(ctx, st.userSetKey(user), 0, -1).Result()
 	if err != nil {
 		return nil, st.failed(ctx, "list sessions", err)
 	}
-	cmds := make([]*redis.MapStringStringCmd, len(members))
-	if _, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range members {
-			cmds[i] = p.HGetAll(ctx, st.userSessionKey(userTag(user), m.Member.(string)))
+	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, h := range hashes {
+			p.HGetAll(ctx, st.sessionStem(userTag(user))+h)
 		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, st.failed(ctx, "list sessions", err)
 	}
-	now, current := st.now(), idHash(currentID)
 	var list []sessionInfo
-	var gone []any
 	for i, cmd := range cmds {
-		hash := members[i].Member.(string)
-		if len(cmd.Val()) == 0 {
-			gone = append(gone, hash) // ended, and deleted by Redis
-			continue
-		}
-		rec, err := decodeRecord(cmd.Val())
-		if err != nil || rec.user != user {
-			gone = append(gone, hash) // not the user's any more
-			continue
-		}
-		if expires := st.expiresAt(rec); now.Before(expires) {
-			list = append(list, sessionInfo{
-				Handle:    hash,
-				Created:   rec.created,
-				LastSeen:  rec.lastSeen,
-				Expires:   expires,
-				UserAgent: rec.userAgent,
-				Current:   currentID != "" && hash == current,
-			})
+		var rec record // stays empty, and ended, when Redis has deleted the session
+		if err := cmd.(*redis.MapStringStringCmd).Scan(&rec); err == nil && st.now().Before(st.expiresAt(rec)) {
+			list = append(list, sessionInfo{Handle: hashes[i], Created: time.UnixMilli(rec.Created), LastSeen: time.UnixMilli(rec.Seen),
+				Expires: st.expiresAt(rec), UserAgent: rec.Agent, Current: hashes[i] == idHash(currentID)})
 		}
 	}
-	if len(gone) > 0 {
-		if err := st.client.ZRem(ctx, st.userSetKey(user), gone...).Err(); err != nil {
-			return nil, st.failed(ctx, "list sessions", err)
-		}
-	}
-	slices.SortStableFunc(list, func(a, b sessionInfo) int {
-		switch {
-		case a.Current != b.Current:
+	slices.SortFunc(list, func(a, b sessionInfo) int {
+		if a.Current != b.Current {
 			if a.Current {
 				return -1
 			}
 			return 1
-		case !a.LastSeen.Equal(b.LastSeen):
-			return b.LastSeen.Compare(a.LastSeen)
-		default:
-			return b.Created.Compare(a.Created)
 		}
+		return cmp.Or(b.LastSeen.Compare(a.LastSeen), b.Created.Compare(a.Created))
 	})
 	return list, nil
 }
 
-// DeleteUserSession deletes the session of user whose handle is handle: a
-// script checks whose it is, deletes it and takes it out of the user's set
-// in one step.
+// DeleteUserSession deletes the session of user whose handle is handle, and
+// says whether there was one.
 func (st *RedisStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
-	if len(handle) != 2*sha256.Size || strings.Trim(handle, "0123456789abcdef") != "" {
-		return false, nil // not a handle: no session has it
-	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	deleted, err := revokeScript.Run(ctx, st.client, []string{st.userSessionKey(userTag(user), handle), st.userSetKey(user)}, user, handle).Bool()
+	deleted, err := revokeScript.Run(ctx, st.client, []string{st.sessionStem(userTag(user)) + handle, st.userSetKey(user)}, handle).Bool()
 	if err != nil {
 		return false, st.failed(ctx, "delete a session of the user", err)
 	}
@@ -721,11 +412,8 @@ func (st *RedisStore) DeleteUserSession(ctx context.Context, user, handle string
 func (st *RedisStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	keep := ""
-	if exceptID != "" {
-		keep = idHash(exceptID)
-	}
-	if err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, keep, st.userSessionKey(userTag(user), "")).Err(); err != nil {
+	keep := idHash(exceptID) // of "": no session's
+	if err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, st.sessionStem(userTag(user)), keep).Err(); err != nil {
 		return st.failed(ctx, "delete the user's sessions", err)
 	}
 	return nil

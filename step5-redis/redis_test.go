@@ -138,11 +138,10 @@ func (rs *redisServer) stop() {
 // client is a go-redis client of this server, closed at the end of the test.
 func (rs *redisServer) client() redis.UniversalClient {
 	rs.t.Helper()
-	cfg, err := parseRedisURL(rs.URL)
+	c, _, err := connectRedis(context.Background(), rs.URL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		rs.t.Fatal(err)
 	}
-	c := cfg.newClient()
 	rs.t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -323,7 +322,7 @@ func TestEveryKeyHasItsTTL(t *testing.T) {
 		wantTTL(t, st.client, st.sessionKey(cookieID(t, st, ck)), 10*time.Minute)
 	}
 	wantTTL(t, st.client, st.userSetKey("alice"), 2*time.Hour)
-	wantTTL(t, st.client, st.anonymousKey(), 10*time.Minute)
+	wantTTL(t, st.client, st.prefix+"anonymous", 10*time.Minute)
 
 	// Near its absolute deadline, a session's TTL is what is left of it.
 	for range 6 { // used every 9 minutes, until 6 minutes before the hour
@@ -385,10 +384,9 @@ func TestTouchNeverResurrects(t *testing.T) {
 	clock.advance(2 * time.Minute) // the next read touches
 	s := must(st.Get(requestWith(ck), cookieName))
 	must0(t, st.RenewID(requestWith(ck), must(st.Get(requestWith(ck), cookieName))))
-	_, found, err := st.update(t.Context(), st.sessionKey(s.ID), "alice", clock.t.Add(time.Minute), "seen", clock.t.Add(time.Minute).UnixMilli())
-	must0(t, err)
-	if found || countSessions(t, st) != 0 {
-		t.Fatalf("a touch after the delete found the session (%v) or left %d", found, countSessions(t, st))
+	must0(t, st.update(t.Context(), st.sessionKey(s.ID), clock.t.Add(time.Minute), "seen", clock.t.Add(time.Minute).UnixMilli()))
+	if n := countSessions(t, st); n != 0 {
+		t.Fatalf("a touch after the delete left %d sessions", n)
 	}
 }
 
@@ -538,7 +536,8 @@ func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
 }
 
 // A user's set forgets the sessions that have ended, once Redis has deleted
-// them: never a live one, whatever the clock of the instance that asks.
+// them, at the next sign-in: never a live one, whatever the clock of the
+// instance that signs in. A listing shows only the live ones.
 func TestUserSetIsPruned(t *testing.T) {
 	st, clock := newTestStore(t, time.Hour, time.Hour)
 	clock.advance(-50 * time.Minute)
@@ -549,17 +548,25 @@ func TestUserSetIsPruned(t *testing.T) {
 	members := func() int64 { return st.client.ZCard(t.Context(), st.userSetKey("alice")).Val() }
 
 	st.client.Del(t.Context(), st.sessionKey(cookieID(t, st, idle))) // as Redis does at the idle deadline
-	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 2 || members() != 2 {
-		t.Fatalf("UserSessions listed %d, the set holds %d; want old and live listed and in the set", len(list), members())
+	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 2 {
+		t.Fatalf("UserSessions listed %d, want old and live", len(list))
+	}
+	newSession(t, st, map[any]any{userKey: "alice"})
+	if members() != 3 {
+		t.Fatalf("after a sign-in the set holds %d, want old, live and the new one", members())
 	}
 	clock.advance(15 * time.Minute) // old is past its absolute deadline; Redis still has it
-	if list := must(st.UserSessions(t.Context(), "alice", cookieID(t, st, live))); len(list) != 1 || !list[0].Current || members() != 2 {
-		t.Fatalf("UserSessions listed %+v, the set holds %d; want live only listed, old and live in the set", list, members())
+	if list := must(st.UserSessions(t.Context(), "alice", cookieID(t, st, live))); len(list) != 2 || !list[0].Current {
+		t.Fatalf("UserSessions listed %+v, want live (current) and the new one", list)
+	}
+	newSession(t, st, map[any]any{userKey: "alice"})
+	if members() != 4 {
+		t.Fatalf("after a sign-in the set holds %d, want 4: old stays while Redis has it", members())
 	}
 	st.client.Del(t.Context(), st.sessionKey(cookieID(t, st, old))) // as Redis does at its deadline
-	must(st.UserSessions(t.Context(), "alice", ""))
-	if members() != 1 {
-		t.Fatalf("the set holds %d, want live only (which Redis still has)", members())
+	newSession(t, st, map[any]any{userKey: "alice"})
+	if members() != 4 {
+		t.Fatalf("after a sign-in the set holds %d, want 4: old gone, one more", members())
 	}
 	if s := must(st.Get(requestWith(old), cookieName)); !s.IsNew {
 		t.Error("a session past its absolute deadline is still served")
@@ -689,51 +696,60 @@ func TestStoreConcurrency(t *testing.T) {
 // A Redis URL says which client to make, and every parameter it holds takes
 // effect; one that would be ignored, or would read sessions from a replica,
 // is refused with a message that says which.
-func TestParseRedisURL(t *testing.T) {
+func TestConnectRedisURL(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // nothing is asked: a one-server URL stays one server
 	for _, tc := range []struct {
-		url   string
-		kind  string // single, sentinel or cluster
-		addrs []string
-		db    int
-		tls   bool
-		check func(redisConfig) bool
-		bad   string // in the error
+		url     string
+		kind    string // single, sentinel or cluster
+		addrs   []string
+		db      int
+		tls     bool
+		check   func(*redis.Options) bool        // single and sentinel
+		cluster func(*redis.ClusterOptions) bool // cluster
+		bad     string                           // in the error
 	}{
-		{url: "redis://localhost:6379/0", kind: "single", addrs: []string{"localhost:6379"}},
+		{url: "redis://localhost:6379/0", kind: "single", addrs: []string{"localhost:6379"},
+			check: func(o *redis.Options) bool { return o.ContextTimeoutEnabled && o.DialerRetries == 1 }},
 		{url: "redis://:pw@cache.example:6380/2", kind: "single", addrs: []string{"cache.example:6380"}, db: 2},
 		{url: "rediss://cache.example", kind: "single", addrs: []string{"cache.example:6379"}, tls: true},
 		{url: "unix:///run/redis/redis.sock", kind: "single", addrs: []string{"/run/redis/redis.sock"}},
 		{url: "redis://localhost/?pool_size=7&client_name=app", kind: "single", addrs: []string{"localhost:6379"},
-			check: func(c redisConfig) bool { return c.single.PoolSize == 7 && c.single.ClientName == "app" }},
+			check: func(o *redis.Options) bool { return o.PoolSize == 7 && o.ClientName == "app" }},
 		{url: "redis://s1:26379?master_name=mymaster&addr=s2:26379", kind: "sentinel", addrs: []string{"s1:26379", "s2:26379"},
-			check: func(c redisConfig) bool { return c.sentinel.MasterName == "mymaster" && c.sentinel.DialerRetries == 1 }},
+			check: func(o *redis.Options) bool { return o.ContextTimeoutEnabled && o.DialerRetries == 1 }},
 		{url: "redis://s1:26379/3?master_name=m&client_name=app&dialer_retries=4&max_retries=2", kind: "sentinel", addrs: []string{"s1:26379"}, db: 3,
-			check: func(c redisConfig) bool {
-				return c.sentinel.ClientName == "app" && c.sentinel.DialerRetries == 4 && c.sentinel.MaxRetries == 2
-			}},
+			check: func(o *redis.Options) bool { return o.ClientName == "app" && o.DialerRetries == 4 && o.MaxRetries == 2 }},
 		{url: "redis://n1:6379?addr=n2:6379&addr=n3:6379", kind: "cluster", addrs: []string{"n1:6379", "n2:6379", "n3:6379"}},
+		{url: "rediss://n1:6379?addr=n2:6379", kind: "cluster", addrs: []string{"n1:6379", "n2:6379"}, tls: true},
 		{url: "redis://n1:6379?cluster=true", kind: "cluster", addrs: []string{"n1:6379"},
-			check: func(c redisConfig) bool { return c.cluster.ClusterStateReloadInterval == clusterReloadInterval }},
-		{url: "redis://n1:6379/0?cluster=true&max_redirects=5&min_retry_backoff=20ms&client_name=app", kind: "cluster", addrs: []string{"n1:6379"},
-			check: func(c redisConfig) bool {
-				return c.cluster.MaxRedirects == 5 && c.cluster.MinRetryBackoff == 20*time.Millisecond && c.cluster.ClientName == "app"
+			cluster: func(o *redis.ClusterOptions) bool {
+				return o.ClusterStateReloadInterval == time.Second && o.ContextTimeoutEnabled && o.DialerRetries == 1
 			}},
-		{url: "redis://localhost?cluster=false", kind: "single", addrs: []string{"localhost:6379"}},
+		{url: "redis://n1:6379/0?cluster=true&max_redirects=5&min_retry_backoff=20ms&client_name=app", kind: "cluster", addrs: []string{"n1:6379"},
+			cluster: func(o *redis.ClusterOptions) bool {
+				return o.MaxRedirects == 5 && o.MinRetryBackoff == 20*time.Millisecond && o.ClientName == "app"
+			}},
 		{url: "http://localhost", bad: "scheme"},
 		{url: "redis://localhost/?no_such_option=1", bad: "no_such_option"},
+		{url: "redis://s1:26379?master_name=m&no_such_option=1", bad: "no_such_option"},
+		{url: "redis://n1:6379?addr=n2:6379&no_such_option=1", bad: "no_such_option"},
 		{url: "redis://user:secret-pw@%zz", bad: "not a URL"},
 		{url: "redis://n1:6379?cluster=true&read_only=true", bad: "read_only"},
 		{url: "redis://n1:6379?addr=n2:6379&route_by_latency=true", bad: "route_by_latency"},
 		{url: "redis://n1:6379?addr=n2:6379&route_randomly=true", bad: "route_randomly"},
 		{url: "redis://s1:26379?master_name=m&replica_only=true", bad: "replica_only"},
 		{url: "redis://s1:26379?master_name=m&route_randomly=true", bad: "route_randomly"},
+		{url: "redis://s1:26379?master_name=m&use_disconnected_replicas=true", bad: "use_disconnected_replicas"},
 		{url: "redis://localhost?context_timeout_enabled=false", bad: "context_timeout_enabled"},
 		{url: "redis://n1:6379/2?cluster=true", bad: "database 0 only"},
-		{url: "redis://n1:6379?cluster=yes", bad: "true or false"},
-		{url: "redis://n1:6379?cluster=true&master_name=m", bad: "exclude"},
+		{url: "redis://n1:6379/2?addr=n2:6379", bad: "database 0 only"},
+		{url: "redis://n1:6379?cluster=yes", bad: "cluster=true"},
+		{url: "redis://n1:6379?cluster=false", bad: "cluster=true"},
+		{url: "redis://n1:6379?cluster=true&master_name=m", bad: "cluster"},
 		{url: "redis://n1:6379?cluster=true&db=1", bad: "db"},
 	} {
-		c, err := parseRedisURL(tc.url)
+		client, addrs, err := connectRedis(ctx, tc.url, slog.New(slog.DiscardHandler))
 		if tc.bad != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.bad) {
 				t.Errorf("%s: error %v, want one that says %q", tc.url, err, tc.bad)
@@ -746,20 +762,24 @@ func TestParseRedisURL(t *testing.T) {
 			t.Errorf("%s: %v", tc.url, err)
 			continue
 		}
-		kind, db, tls := "single", 0, false
-		switch {
-		case c.sentinel != nil:
-			kind, db, tls = "sentinel", c.sentinel.DB, c.sentinel.TLSConfig != nil
-		case c.cluster != nil:
-			kind, tls = "cluster", c.cluster.TLSConfig != nil
-		default:
-			db, tls = c.single.DB, c.single.TLSConfig != nil
+		defer client.Close()
+		kind, db, tls, ok := "", 0, false, true
+		switch c := client.(type) {
+		case *redis.ClusterClient: // ClusterOptions has no DB: a Cluster has database 0 only
+			o := c.Options()
+			kind, tls, ok = "cluster", o.TLSConfig != nil, tc.cluster == nil || tc.cluster(o)
+		case *redis.Client:
+			o := c.Options()
+			kind, db, tls, ok = "single", o.DB, o.TLSConfig != nil, tc.check == nil || tc.check(o)
+			if o.Addr == "FailoverClient" { // go-redis' name for the master that the sentinels name
+				kind = "sentinel"
+			}
 		}
-		if kind != tc.kind || !slices.Equal(c.addrs(), tc.addrs) || db != tc.db || tls != tc.tls {
-			t.Errorf("%s: %s, addrs %v, db %d, tls %v", tc.url, kind, c.addrs(), db, tls)
+		if kind != tc.kind || !slices.Equal(addrs.addrs(), tc.addrs) || db != tc.db || tls != tc.tls {
+			t.Errorf("%s: %s, addrs %v, db %d, tls %v", tc.url, kind, addrs, db, tls)
 		}
-		if tc.check != nil && !tc.check(c) {
-			t.Errorf("%s: a parameter did not take effect: %+v", tc.url, c)
+		if !ok {
+			t.Errorf("%s: a parameter did not take effect", tc.url)
 		}
 	}
 }
@@ -876,7 +896,7 @@ func TestRedisDownFailsClosed(t *testing.T) {
 		{"POST", "/login", map[string]string{"username": "alice", "password": "wonderland"}},
 		{"POST", "/signup", map[string]string{"username": "dave", "password": "dave-password"}},
 		{"POST", "/password", map[string]string{"current_password": "wonderland", "new_password": "looking-glass"}},
-		{"POST", "/logout-all", nil}, // /logout: TestLogoutWithRedisDown
+		// /logout and /logout-all, which expire the cookie: TestLogoutWithRedisDown
 		{"GET", "/healthz", nil},
 	} {
 		var r response
