@@ -18,12 +18,8 @@ import (
 // most.
 const redisTimeout = 2 * time.Second
 
-// redisAddrs are the addresses that a Redis URL names, for the log.
-type redisAddrs []string
-
-func (a redisAddrs) addrs() []string { return a }
-
-// connectRedis returns a client for a Redis URL (-redis or REDIS_URL), read
+// connectRedis returns a client for a Redis URL (-redis or REDIS_URL), and
+// the addresses it names (for the log), read
 // by go-redis' own parser for its topology:
 //
 //	redis://[user:password@]host:6379/0   one server (rediss:// for TLS), ParseURL
@@ -41,7 +37,7 @@ func (a redisAddrs) addrs() []string { return a }
 // do not know; this function those they know that would be ignored here or
 // would read sessions from a replica. A password belongs in REDIS_URL rather
 // than in -redis: flags show in ps.
-func connectRedis(ctx context.Context, rawURL string, logger *slog.Logger) (redis.UniversalClient, redisAddrs, error) {
+func connectRedis(ctx context.Context, rawURL string, logger *slog.Logger) (redis.UniversalClient, []string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, errors.New("redis URL: not a URL") // url's error repeats the URL, password and all
@@ -74,7 +70,7 @@ func connectRedis(ctx context.Context, rawURL string, logger *slog.Logger) (redi
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
 	if client.ClusterInfo(ctx).Err() != nil { // not a Cluster node (or not answering: cluster=true says it without asking)
-		return client, redisAddrs{opt.Addr}, nil
+		return client, []string{opt.Addr}, nil
 	}
 	client.Close()
 	logger.Info("redis: the URL names a Cluster node: using it as a Cluster")
@@ -82,7 +78,7 @@ func connectRedis(ctx context.Context, rawURL string, logger *slog.Logger) (redi
 }
 
 // clusterClient returns a Cluster client for the URL u.
-func clusterClient(u *url.URL) (redis.UniversalClient, redisAddrs, error) {
+func clusterClient(u *url.URL) (redis.UniversalClient, []string, error) {
 	q := u.Query()
 	// ParseClusterURL would ignore a database, and knows no cluster=.
 	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" || q.Has("cluster") && q.Get("cluster") != "true" {

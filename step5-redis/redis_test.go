@@ -775,7 +775,7 @@ func TestConnectRedisURL(t *testing.T) {
 				kind = "sentinel"
 			}
 		}
-		if kind != tc.kind || !slices.Equal(addrs.addrs(), tc.addrs) || db != tc.db || tls != tc.tls {
+		if kind != tc.kind || !slices.Equal(addrs, tc.addrs) || db != tc.db || tls != tc.tls {
 			t.Errorf("%s: %s, addrs %v, db %d, tls %v", tc.url, kind, addrs, db, tls)
 		}
 		if !ok {

@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.redisURL == "" {
 		cfg.redisURL = cmp.Or(getenv("REDIS_URL"), defaultRedisURL)
 	}
-	rdb, redisCfg, err := connectRedis(ctx, cfg.redisURL, logger)
+	rdb, addrs, err := connectRedis(ctx, cfg.redisURL, logger)
 	if err != nil {
 		return err
 	}
@@ -122,9 +122,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Redis may be down now and back in a minute: start anyway, and answer
 	// 503 meanwhile. The client reconnects by itself.
 	if err := store.Ping(ctx); err != nil {
-		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "addrs", redisCfg.addrs(), "err", err)
+		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "addrs", addrs, "err", err)
 	} else {
-		logger.Info("redis", "addrs", redisCfg.addrs(), "prefix", cfg.redisPrefix)
+		logger.Info("redis", "addrs", addrs, "prefix", cfg.redisPrefix)
 	}
 	hasher, err := newHasher(cfg.bcryptCost)
 	if err != nil {
