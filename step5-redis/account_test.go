@@ -530,18 +530,17 @@ func TestOverlappingRequestsDoNotResurrect(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
 			rs := startRedis(t)
-			cfg := config{secureCookies: true, idleTimeout: 30 * time.Minute, maxLifetime: 24 * time.Hour}
 			secrets := [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
 			// Two instances, one Redis, one database: the slow request runs
 			// on A, the logout on B.
 			store := &overlapStore{
-				sessionStore: NewRedisStore(rs.client(), secrets, cfg, logger),
+				sessionStore: NewRedisStore(rs.client(), defaultRedisPrefix, newSessionCookies(secrets, true, 24*time.Hour), newLifetimes(30*time.Minute, 24*time.Hour), logger),
 				read:         make(chan struct{}), release: make(chan struct{}),
 			}
-			hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(rs.client(), cfg, logger), db))
+			hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(rs.client(), defaultRedisPrefix, false, logger), db))
 			defer hs.Close()
-			storeB := NewRedisStore(rs.client(), secrets, cfg, logger)
-			hsB := httptest.NewServer(newServer(logger, storeB, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(rs.client(), cfg, logger), db))
+			storeB := NewRedisStore(rs.client(), defaultRedisPrefix, newSessionCookies(secrets, true, 24*time.Hour), newLifetimes(30*time.Minute, 24*time.Hour), logger)
+			hsB := httptest.NewServer(newServer(logger, storeB, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(rs.client(), defaultRedisPrefix, false, logger), db))
 			defer hsB.Close()
 
 			slow := newClient(t, &testServer{URL: hs.URL})

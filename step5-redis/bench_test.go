@@ -26,10 +26,10 @@ import (
 // holding one signed-in session, and its cookie.
 func benchSession(b *testing.B) (*RedisStore, *http.Cookie) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st := NewRedisStore(startRedis(b).client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+	st := NewRedisStore(startRedis(b).client(), defaultRedisPrefix,
 		// A session keeps the deadline it was issued with, and
 		// BenchmarkSessionTouch's clock runs fast: a lifetime it never reaches.
-		config{secureCookies: true, idleTimeout: 30 * time.Minute, maxLifetime: 100 * 365 * 24 * time.Hour}, logger)
+		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 100*365*24*time.Hour), newLifetimes(30*time.Minute, 100*365*24*time.Hour), logger)
 	r := httptest.NewRequest("GET", "/", nil)
 	s := must(st.New(r, cookieName))
 	s.Values[userKey] = "alice"
@@ -121,7 +121,7 @@ func BenchmarkSessionTouch(b *testing.B) {
 func BenchmarkMe(b *testing.B) {
 	st, ck := benchSession(b)
 	db := benchDB(b)
-	h := newServer(st.logger, st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, config{redisPrefix: st.prefix}, st.logger), db)
+	h := newServer(st.logger, st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, st.prefix, false, st.logger), db)
 	r := httptest.NewRequest("GET", "/me", nil)
 	r.AddCookie(ck)
 	cmds := countCommands(st)
@@ -152,7 +152,7 @@ func BenchmarkLogin(b *testing.B) {
 	if err := users.SetPassword(b.Context(), "alice", []byte("hash"), must(h.Hash(b.Context(), "192.0.2.1", "wonderland"))); err != nil {
 		b.Fatal(err)
 	}
-	srv := newServer(store.logger, store, users, h, newThrottle(store.client, config{redisPrefix: store.prefix}, store.logger), db)
+	srv := newServer(store.logger, store, users, h, newThrottle(store.client, store.prefix, false, store.logger), db)
 	for _, bc := range []struct {
 		name, body string
 		want       int

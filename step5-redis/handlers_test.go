@@ -521,10 +521,10 @@ func TestHealthz(t *testing.T) {
 	// are needed; the sessions, in Redis, still answer. (Redis down:
 	// TestRedisDownFailsClosed.)
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
-	st := NewRedisStore(startRedis(t).client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, config{idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	st := NewRedisStore(startRedis(t).client(), defaultRedisPrefix, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, false, time.Hour), newLifetimes(time.Hour, time.Hour), slog.New(slog.DiscardHandler))
 	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
 	cookie := newSession(t, st, map[any]any{userKey: "alice"})
-	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, config{redisPrefix: st.prefix}, st.logger), db)
+	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, st.prefix, false, st.logger), db)
 	db.Close()
 	for path, want := range map[string]int{"/healthz": http.StatusServiceUnavailable, "/me": http.StatusOK, "/visits": http.StatusOK, "/sessions": http.StatusOK, "/login": http.StatusServiceUnavailable} {
 		r := requestWith(cookie)

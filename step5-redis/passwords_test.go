@@ -222,7 +222,7 @@ func serveWith(t *testing.T, h *hasher, th *throttle) (ts *testServer, path stri
 	st, _ := newTestStoreOn(t, rs, time.Hour, time.Hour)
 	st.now = time.Now
 	if th == nil {
-		th = newThrottle(rs.client(), config{trustProxy: true}, st.logger)
+		th = newThrottle(rs.client(), defaultRedisPrefix, true, st.logger)
 	}
 	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), h, th, db))
 	t.Cleanup(hs.Close)

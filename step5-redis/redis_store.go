@@ -53,20 +53,20 @@ type RedisStore struct {
 	prefix       string // of every key, so that several apps can share one Redis
 	cookies      sessionCookies
 	life         lifetimes
-	maxAnonymous int              // new anonymous sessions per idle-timeout window
+	maxAnonymous int              // new anonymous sessions per idle-timeout window; tests set less
 	now          func() time.Time // replaced in tests
 	logger       *slog.Logger
 }
 
-// NewRedisStore returns a store in client whose cookies are signed with the
-// first secret and verified with any of them.
-func NewRedisStore(client redis.UniversalClient, secrets [][]byte, cfg config, logger *slog.Logger) *RedisStore {
+// NewRedisStore returns a store in client, whose keys begin with prefix,
+// whose session cookies are cookies, and whose sessions last as life says.
+func NewRedisStore(client redis.UniversalClient, prefix string, cookies sessionCookies, life lifetimes, logger *slog.Logger) *RedisStore {
 	return &RedisStore{
 		client:       client,
-		prefix:       cmp.Or(cfg.redisPrefix, defaultRedisPrefix),
-		cookies:      newSessionCookies(secrets, cfg),
-		life:         newLifetimes(cfg),
-		maxAnonymous: cmp.Or(cfg.maxAnonymous, defaultMaxAnonymous),
+		prefix:       prefix,
+		cookies:      cookies,
+		life:         life,
+		maxAnonymous: defaultMaxAnonymous,
 		now:          time.Now,
 		logger:       logger,
 	}

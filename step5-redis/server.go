@@ -31,9 +31,6 @@ type config struct {
 	dbPath        string
 	redisURL      string
 	redisPrefix   string
-	// maxAnonymous bounds the new anonymous sessions (no user) per idle
-	// timeout; 0 means defaultMaxAnonymous. Not a flag: tests set it.
-	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -118,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer rdb.Close() // after the server has stopped, like the database
-	store := NewRedisStore(rdb, secrets, cfg, logger)
+	store := NewRedisStore(rdb, cfg.redisPrefix, newSessionCookies(secrets, cfg.secureCookies, cfg.maxLifetime), newLifetimes(cfg.idleTimeout, cfg.maxLifetime), logger)
 	// Redis may be down now and back in a minute: start anyway, and answer
 	// 503 meanwhile. The client reconnects by itself.
 	if err := store.Ping(ctx); err != nil {
@@ -132,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv := &http.Server{
-		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), hasher, newThrottle(rdb, cfg, logger), db),
+		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), hasher, newThrottle(rdb, cfg.redisPrefix, cfg.trustProxy, logger), db),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      writeTimeout,

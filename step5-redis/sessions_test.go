@@ -32,8 +32,8 @@ func newTestStore(t *testing.T, idle, maxLife time.Duration) (*RedisStore, *fake
 func newTestStoreOn(t *testing.T, rs *redisServer, idle, maxLife time.Duration) (*RedisStore, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-	st := NewRedisStore(rs.client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: idle, maxLifetime: maxLife}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	st := NewRedisStore(rs.client(), defaultRedisPrefix,
+		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, maxLife), newLifetimes(idle, maxLife), slog.New(slog.NewTextHandler(t.Output(), nil)))
 	st.now = clock.now
 	return st, clock
 }
@@ -221,7 +221,7 @@ func decodeWith(t testing.TB, secrets, cookie string) (string, bool) {
 	for _, s := range strings.Split(secrets, ",") {
 		keys = append(keys, must(decodeBase64(s)))
 	}
-	sc := newSessionCookies(keys, config{secureCookies: true, maxLifetime: time.Hour})
+	sc := newSessionCookies(keys, true, time.Hour)
 	r := httptest.NewRequest("GET", "/", nil)
 	r.AddCookie(&http.Cookie{Name: sessionCookieName, Value: cookie})
 	return sc.readID(r, cookieName)
@@ -241,8 +241,8 @@ func decodeAllBase64(s string) string {
 // Whatever the cookie holds, Get answers an anonymous session or the real
 // one, never an error or a panic, and never a session it did not issue.
 func FuzzGetCookie(f *testing.F) {
-	st := NewRedisStore(startRedis(f).client(), [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour}, slog.New(slog.DiscardHandler))
+	st := NewRedisStore(startRedis(f).client(), defaultRedisPrefix,
+		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(time.Hour, 24*time.Hour), slog.New(slog.DiscardHandler))
 	r := httptest.NewRequest("GET", "/", nil)
 	s := must(st.New(r, cookieName))
 	w := httptest.NewRecorder()

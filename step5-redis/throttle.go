@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -59,10 +58,10 @@ type throttle struct {
 	signups      *limiter // signups per address
 }
 
-func newThrottle(client redis.UniversalClient, cfg config, logger *slog.Logger) *throttle {
-	prefix := cmp.Or(cfg.redisPrefix, defaultRedisPrefix) + "throttle:"
+func newThrottle(client redis.UniversalClient, redisPrefix string, trustProxy bool, logger *slog.Logger) *throttle {
+	prefix := redisPrefix + "throttle:"
 	return &throttle{
-		trustProxy:   cfg.trustProxy,
+		trustProxy:   trustProxy,
 		failures:     &limiter{client, prefix + "failures:", maxFailures, failureWindow, logger},
 		addrFailures: &limiter{client, prefix + "addr-failures:", maxAddrFailures, failureWindow, logger},
 		signups:      &limiter{client, prefix + "signups:", maxSignups, signupWindow, logger},
