@@ -100,7 +100,7 @@ func TestSweeperDeletesExpiredRows(t *testing.T) {
 	conn := openTestDB(t, db)
 	count := func(where string) int {
 		var n int
-		must0(t, conn.read.QueryRow(`SELECT count(*) FROM sessions WHERE `+where, time.Now().UnixMilli()).Scan(&n))
+		must0(t, conn.QueryRow(`SELECT count(*) FROM sessions WHERE `+where, time.Now().UnixMilli()).Scan(&n))
 		return n
 	}
 	if n := count("1"); n != 4 {

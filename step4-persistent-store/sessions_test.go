@@ -78,7 +78,7 @@ func requestWith(c *http.Cookie) *http.Request {
 func lastSeen(t *testing.T, st *SQLiteStore, id string) time.Time {
 	t.Helper()
 	var ms int64
-	if err := st.db.read.QueryRow(`SELECT last_seen FROM sessions WHERE id_hash = ?`, idHash(id)).Scan(&ms); err != nil {
+	if err := st.db.QueryRow(`SELECT last_seen FROM sessions WHERE id_hash = ?`, idHash(id)).Scan(&ms); err != nil {
 		t.Fatal(err)
 	}
 	return time.UnixMilli(ms)
@@ -88,7 +88,7 @@ func lastSeen(t *testing.T, st *SQLiteStore, id string) time.Time {
 func countSessions(t *testing.T, st *SQLiteStore) int {
 	t.Helper()
 	var n int
-	if err := st.db.read.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil {
+	if err := st.db.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -10,36 +10,25 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver for database/sql
 )
 
 // migrations are the schema, one file per version: 001_init.sql makes
-// version 1, a later 002_....sql would turn version 1 into 2, and so on.
+// version 1, 002_anonymous_sessions.sql turns version 1 into 2, and so on.
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// busyTimeout is how long a connection waits for a lock that another process
-// holds (the sqlite3 shell, a backup) before it gives up with "database is
-// locked". Inside this process no writer ever waits on SQLite: see database.
-const busyTimeout = 5 * time.Second
-
-// database is the app's SQLite file, opened through two pools.
-//
-// SQLite lets any number of connections read, even while one writes (in WAL
-// mode), but only one connection write at a time. So every write goes through
-// a pool of exactly one connection: writers queue in Go, each for as long as
-// its request's context allows, instead of in SQLite, where a second writer
-// would get "database is locked" when its busy timeout ran out. Reads have a
-// pool of their own and never wait for a write.
+// database is the app's SQLite file: one database/sql pool, and the file's
+// absolute path for messages.
 type database struct {
-	path  string  // absolute, for messages
-	write *sql.DB // one connection; every transaction is BEGIN IMMEDIATE
-	read  *sql.DB // several connections, read-only
+	*sql.DB
+	path string
+
+	// read and write are the pool too, under the names users.go still uses.
+	read, write *sql.DB
 }
 
 // openDB opens (creating it if needed) the database file at path and brings
@@ -49,64 +38,38 @@ func openDB(ctx context.Context, path string) (*database, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	db := &database{path: abs}
-
 	// go-sqlite3 runs these PRAGMAs on every new connection.
-	db.write, err = sql.Open("sqlite3", dsn(abs, url.Values{
-		// WAL: readers do not block the writer nor the writer the readers, and
-		// a commit is one append to the -wal file.
+	pool, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		// WAL: readers do not wait for the writer, nor the writer for them.
+		// SQLite still lets one connection write at a time.
 		"_journal_mode": {"WAL"},
-		// NORMAL in WAL mode syncs the -wal file at checkpoints, not at every
-		// commit. A crash of the process loses nothing that was committed;
-		// a power cut may lose the last commits, but never corrupts the file.
-		"_synchronous":  {"NORMAL"},
-		"_busy_timeout": {strconv.Itoa(int(busyTimeout.Milliseconds()))},
+		// A commit syncs the -wal file at checkpoints, not every time: a
+		// crash of the process loses nothing committed, a power cut may lose
+		// the last commits but never corrupts the file.
+		"_synchronous": {"NORMAL"},
+		// A connection that finds another one writing waits up to 5 s (in
+		// milliseconds) for its turn instead of failing with "database is
+		// locked".
+		"_busy_timeout": {"5000"},
 		"_foreign_keys": {"on"}, // off by default in SQLite, for old files' sake
-		// A read-then-write transaction takes the write lock at BEGIN, so it
-		// never has to upgrade a read lock, which SQLite answers with
-		// SQLITE_BUSY at once, busy timeout or not.
+		// BEGIN takes the write lock at once: a transaction that reads, then
+		// writes, never has to upgrade its lock, which SQLite answers with
+		// "database is locked" at once, busy timeout or not.
 		"_txlock": {"immediate"},
-		// Keep the prepared statements of each connection.
-		"_stmt_cache_size": {"32"},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", abs, err)
 	}
-	db.write.SetMaxOpenConns(1)
-	db.write.SetMaxIdleConns(1)
-	db.write.SetConnMaxLifetime(0)
-	if err := migrate(ctx, db.write, migrations); err != nil {
-		db.write.Close()
+	db := &database{DB: pool, path: abs, read: pool, write: pool}
+	if err := migrate(ctx, pool, migrations); err != nil {
+		pool.Close()
 		if sqliteErr := (sqlite3.Error{}); errors.As(err, &sqliteErr) && sqliteErr.Code == sqlite3.ErrNotADB {
 			err = errors.New("the file is not a SQLite database: move it away, or pass -db with another file")
 		}
 		return nil, fmt.Errorf("database %s: %w", abs, err)
 	}
-
-	// The writer has made the file a WAL file (journal_mode=WAL sticks to the
-	// file), so the readers need not set it.
-	db.read, err = sql.Open("sqlite3", dsn(abs, url.Values{
-		"_busy_timeout":    {strconv.Itoa(int(busyTimeout.Milliseconds()))},
-		"_query_only":      {"on"}, // a write sent to the wrong pool fails loudly
-		"_stmt_cache_size": {"32"},
-	}))
-	if err != nil {
-		db.write.Close()
-		return nil, fmt.Errorf("database %s: %w", abs, err)
-	}
-	db.read.SetMaxOpenConns(readConns)
-	db.read.SetMaxIdleConns(readConns) // reopening a connection costs its PRAGMAs
-	db.read.SetConnMaxLifetime(0)
-	if err := db.Ping(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
 	return db, nil
 }
-
-// readConns is the size of the read pool: plenty for two cores; a read
-// beyond them waits for a connection, as writers wait for theirs.
-const readConns = 8
 
 // dsn is a file: URI for go-sqlite3: the path, escaped (a '?' or '%' in it
 // is part of the name), and the parameters.
@@ -119,26 +82,15 @@ func dsn(absPath string, params url.Values) string {
 	return u.String()
 }
 
-// Ping checks that the database can be read and written: a read of the
-// file's header, and the write lock taken and given back (BEGIN IMMEDIATE,
-// ROLLBACK: nothing is written). A file that another process keeps locked
-// fails here as signups and logins would.
+// Ping checks that the database can be written: it takes the write lock and
+// gives it back (BEGIN IMMEDIATE, ROLLBACK: nothing is written). A file that
+// another process keeps locked fails here as signups and logins would.
 func (db *database) Ping(ctx context.Context) error {
-	var version int
-	if err := db.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("database %s: %w", db.path, err)
-	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", db.path, err)
 	}
 	return tx.Rollback()
-}
-
-// Close closes both pools. The last connection to close checkpoints the
-// -wal file into the database file and removes it.
-func (db *database) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
 }
 
 // migrate brings the schema to the newest version in fsys, in one
@@ -151,7 +103,7 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 		return err
 	}
 	for i, name := range files {
-		if want := fmt.Sprintf("migrations/%03d_", i+1); len(name) < len(want) || name[:len(want)] != want {
+		if want := fmt.Sprintf("migrations/%03d_", i+1); !strings.HasPrefix(name, want) {
 			return fmt.Errorf("migration %s: want its name to begin with %03d_", name, i+1)
 		}
 	}
@@ -181,7 +133,7 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 		}
 	}
 	if version == len(files) {
-		return nil
+		return nil // up to date
 	}
 	for _, name := range files[version:] {
 		script, err := fs.ReadFile(fsys, name)
@@ -206,13 +158,13 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 // when there is none yet (created is then true). Two processes starting at
 // once agree on one value: the first insert wins, the second is ignored.
 func (db *database) setting(ctx context.Context, name, newValue string) (value string, created bool, err error) {
-	res, err := db.write.ExecContext(ctx,
+	res, err := db.ExecContext(ctx,
 		`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, newValue)
 	if err != nil {
 		return "", false, fmt.Errorf("store setting %s: %w", name, err)
 	}
 	n, _ := res.RowsAffected()
-	if err := db.write.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&value); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&value); err != nil {
 		return "", false, fmt.Errorf("read setting %s: %w", name, err)
 	}
 	return value, n == 1, nil

@@ -85,7 +85,7 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 		data                              []byte
 		created, lastSeen, idle, absolute int64
 	)
-	err := st.db.read.QueryRowContext(ctx,
+	err := st.db.QueryRowContext(ctx,
 		`SELECT user, data, created_at, last_seen, idle_expires_at, absolute_expires_at
 		FROM sessions WHERE id_hash = ?`, key).Scan(&user, &data, &created, &lastSeen, &idle, &absolute)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -148,7 +148,7 @@ func (row sessionRow) expiresAt(life lifetimes) time.Time {
 // with (idle_expires_at - last_seen), or the current flag's when shorter: a
 // restart never lengthens it.
 func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) error {
-	_, err := st.db.write.ExecContext(ctx,
+	_, err := st.db.ExecContext(ctx,
 		`UPDATE sessions SET last_seen = ?1, idle_expires_at = ?1 + min(?2, idle_expires_at - last_seen)
 		WHERE id_hash = ?3 AND last_seen < ?1 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
 		now.UnixMilli(), st.life.idleTimeout.Milliseconds(), key)
@@ -185,7 +185,7 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 		// Update only, and only a live session: if a logout deleted it (or it
 		// expired) since this request read it, it stays gone. The idle
 		// timeout is the issued one, as in touch.
-		_, err := st.db.write.ExecContext(ctx,
+		_, err := st.db.ExecContext(ctx,
 			`UPDATE sessions SET user = ?1, data = ?2, last_seen = ?3, idle_expires_at = ?3 + min(?4, idle_expires_at - last_seen)
 			WHERE id_hash = ?5 AND idle_expires_at > ?3 AND absolute_expires_at > ?3`,
 			owner, string(data), now.UnixMilli(), st.life.idleTimeout.Milliseconds(), idHash(s.ID))
@@ -201,12 +201,12 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
 	}
 	// The bound and the insert are one statement, so that two visitors
-	// cannot both take the last place. sessions_count.anonymous is kept by
-	// triggers (migrations/002_anonymous_sessions.sql): no rows are counted.
-	res, err := st.db.write.ExecContext(ctx,
+	// cannot both take the last place. The count reads only the index of
+	// anonymous sessions (migrations/002_anonymous_sessions.sql).
+	res, err := st.db.ExecContext(ctx,
 		`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent)
 		SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7
-		WHERE ?2 IS NOT NULL OR (SELECT anonymous FROM sessions_count) < ?8`,
+		WHERE ?2 IS NOT NULL OR (SELECT count(*) FROM sessions WHERE user IS NULL) < ?8`,
 		idHash(id), owner, string(data), now.UnixMilli(),
 		now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli(), agent, st.maxAnonymous)
 	if err != nil {
@@ -241,7 +241,7 @@ func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 	if id == "" {
 		return nil
 	}
-	if _, err := st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash(id)); err != nil {
+	if _, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash(id)); err != nil {
 		return failed(ctx, st.logger, "delete session", err)
 	}
 	return nil
@@ -251,7 +251,7 @@ func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 // first, then the most recently used.
 func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	now := st.now()
-	rows, err := st.db.read.QueryContext(ctx,
+	rows, err := st.db.QueryContext(ctx,
 		`SELECT id_hash, id_hash = ?3, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent
 		FROM sessions WHERE user = ?1 AND idle_expires_at > ?2 AND absolute_expires_at > ?2
 		ORDER BY id_hash = ?3 DESC, last_seen DESC, created_at DESC`, user, now.UnixMilli(), idHash(currentID))
@@ -296,7 +296,7 @@ func (st *SQLiteStore) DeleteUserSession(ctx context.Context, user, handle strin
 	if err != nil || len(key) != sha256.Size {
 		return false, nil // not a handle: no session has it
 	}
-	res, err := st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ? AND user = ?`, key, user)
+	res, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ? AND user = ?`, key, user)
 	if err != nil {
 		return false, failed(ctx, st.logger, "delete a session of the user", err)
 	}
@@ -312,9 +312,9 @@ func (st *SQLiteStore) DeleteUserSession(ctx context.Context, user, handle strin
 func (st *SQLiteStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
 	var err error
 	if exceptID == "" {
-		_, err = st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE user = ?`, user)
+		_, err = st.db.ExecContext(ctx, `DELETE FROM sessions WHERE user = ?`, user)
 	} else {
-		_, err = st.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE user = ? AND id_hash <> ?`, user, idHash(exceptID))
+		_, err = st.db.ExecContext(ctx, `DELETE FROM sessions WHERE user = ? AND id_hash <> ?`, user, idHash(exceptID))
 	}
 	if err != nil {
 		return failed(ctx, st.logger, "delete the user's sessions", err)
@@ -322,15 +322,10 @@ func (st *SQLiteStore) DeleteUserSessions(ctx context.Context, user, exceptID st
 	return nil
 }
 
-// sweepBatch bounds one DELETE of the sweeper, so that it never holds the
-// one write connection for long while requests wait for it.
-const sweepBatch = 500
-
-// Sweep deletes the sessions whose stored deadlines have passed by now. Get
 // ChangePassword: see sessionStore. Users and sessions share the database,
 // so one transaction does both.
 func (st *SQLiteStore) ChangePassword(ctx context.Context, user string, oldHash, newHash []byte, keepID string) error {
-	tx, err := st.db.write.BeginTx(ctx, nil)
+	tx, err := st.db.BeginTx(ctx, nil)
 	if err != nil {
 		return failed(ctx, st.logger, "change password", err)
 	}
@@ -351,11 +346,16 @@ func (st *SQLiteStore) ChangePassword(ctx context.Context, user string, oldHash,
 	return nil
 }
 
+// sweepBatch bounds one DELETE of the sweeper, so that it never holds the
+// write lock for long while requests wait for it.
+const sweepBatch = 500
+
+// Sweep deletes the sessions whose stored deadlines have passed by now. Get
 // never serves them anyway; sweeping gives the space back.
 func (st *SQLiteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
-		res, err := st.db.write.ExecContext(ctx,
+		res, err := st.db.ExecContext(ctx,
 			`DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions
 				WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1 LIMIT ?2)`,
 			now.UnixMilli(), sweepBatch)

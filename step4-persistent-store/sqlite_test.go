@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -26,17 +28,17 @@ import (
 func TestMigrateNewFileAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db := openTestDB(t, path)
-	if v := userVersion(t, db.read); v != 2 {
+	if v := userVersion(t, db.DB); v != 2 {
 		t.Fatalf("a new file is at schema version %d, want 2", v)
 	}
 	var mode string
-	must0(t, db.read.QueryRow("PRAGMA journal_mode").Scan(&mode))
+	must0(t, db.QueryRow("PRAGMA journal_mode").Scan(&mode))
 	if mode != "wal" {
 		t.Errorf("journal_mode = %q, want wal", mode)
 	}
 	for pragma, want := range map[string]int{"foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1} {
 		var got int
-		must0(t, db.write.QueryRow("PRAGMA "+pragma).Scan(&got))
+		must0(t, db.QueryRow("PRAGMA "+pragma).Scan(&got))
 		if got != want {
 			t.Errorf("writer: PRAGMA %s = %d, want %d", pragma, got, want)
 		}
@@ -47,7 +49,7 @@ func TestMigrateNewFileAndReopen(t *testing.T) {
 
 	// Opening it again migrates nothing and keeps the data.
 	again := openTestDB(t, path)
-	if v := userVersion(t, again.read); v != 2 {
+	if v := userVersion(t, again.DB); v != 2 {
 		t.Fatalf("reopened file is at schema version %d, want 2", v)
 	}
 	if _, err := newSQLiteUsers(again, slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"); err != nil {
@@ -103,6 +105,89 @@ func TestMigrateOldFile(t *testing.T) {
 	// A file from a newer program is refused, not damaged.
 	if err := migrate(t.Context(), write, v1); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("migrating a version-2 file with 1 migration returned %v, want an error", err)
+	}
+}
+
+// previous002 is migrations/002_anonymous_sessions.sql as an earlier version
+// of this step shipped it (comments left out): a count of the anonymous
+// sessions, kept by triggers. Every file that version made is at schema
+// version 2 with these in it, and never runs today's 002.
+const previous002 = `
+CREATE TABLE sessions_count (
+    anonymous INTEGER NOT NULL
+);
+INSERT INTO sessions_count (anonymous) SELECT count(*) FROM sessions WHERE user IS NULL;
+CREATE TRIGGER sessions_count_insert AFTER INSERT ON sessions WHEN NEW.user IS NULL
+BEGIN
+    UPDATE sessions_count SET anonymous = anonymous + 1;
+END;
+CREATE TRIGGER sessions_count_delete AFTER DELETE ON sessions WHEN OLD.user IS NULL
+BEGIN
+    UPDATE sessions_count SET anonymous = anonymous - 1;
+END;
+CREATE TRIGGER sessions_count_update AFTER UPDATE OF user ON sessions
+WHEN (OLD.user IS NULL) <> (NEW.user IS NULL)
+BEGIN
+    UPDATE sessions_count SET anonymous = anonymous + (NEW.user IS NULL) - (OLD.user IS NULL);
+END;
+`
+
+// A file made by the earlier version of this step (version 2, with the
+// triggers of its 002) opens as it is: its sessions are still served with
+// their values, the bound on anonymous sessions counts the old ones too, and
+// logout and the sweeper work.
+func TestOpenFileOfPreviousVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	conn := must(sql.Open("sqlite3", dsn(path, url.Values{"_journal_mode": {"WAL"}, "_foreign_keys": {"on"}, "_txlock": {"immediate"}})))
+	must0(t, migrate(t.Context(), conn, fstest.MapFS{
+		"migrations/001_init.sql":               {Data: must(fs.ReadFile(migrations, "migrations/001_init.sql"))},
+		"migrations/002_anonymous_sessions.sql": {Data: []byte(previous002)},
+	}))
+	now := time.Now()
+	must(conn.Exec(`INSERT INTO users (name, hash, created_at) VALUES ('alice', 'hash', ?)`, now.UnixMilli()))
+	aliceID, anonymousID := rand.Text(), rand.Text()
+	for id, user := range map[string]any{aliceID: "alice", anonymousID: nil} {
+		must(conn.Exec(`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at)
+			VALUES (?1, ?2, '{"visits":3}', ?3, ?3, ?4, ?5)`, idHash(id), user,
+			now.UnixMilli(), now.Add(time.Hour).UnixMilli(), now.Add(24*time.Hour).UnixMilli()))
+	}
+	must0(t, conn.Close())
+
+	db := openTestDB(t, path)
+	if v := userVersion(t, db.DB); v != 2 {
+		t.Fatalf("a file of the previous version is at schema version %d once opened, want 2", v)
+	}
+	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour, maxAnonymous: 3}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	cookieOf := func(id string) *http.Cookie {
+		w := httptest.NewRecorder()
+		must0(t, st.cookies.write(w, st.cookies.newSession(st, cookieName), id))
+		return w.Result().Cookies()[0]
+	}
+	alice := cookieOf(aliceID)
+	if s := must(st.Get(requestWith(alice), cookieName)); s.IsNew || s.Values[userKey] != "alice" || s.Values[visitsKey] != 3 {
+		t.Fatalf("alice's session from the previous version: new=%v, values %v; want alice, visits 3", s.IsNew, s.Values)
+	}
+	// One anonymous session is there already: two more fit under the bound of 3.
+	for i := range 3 {
+		r := requestWith(nil)
+		s := must(st.New(r, cookieName))
+		s.Values[visitsKey] = 1
+		w := httptest.NewRecorder()
+		must0(t, st.Save(r, w, s))
+		if stored := len(w.Result().Cookies()) == 1; stored != (i < 2) {
+			t.Fatalf("new anonymous session %d next to one from the previous version: stored %v, want the first two only", i+1, stored)
+		}
+	}
+	must0(t, st.RenewID(requestWith(alice), must(st.Get(requestWith(alice), cookieName))))
+	if s := must(st.Get(requestWith(alice), cookieName)); !s.IsNew {
+		t.Fatal("alice's session survived its deletion")
+	}
+	if n := must(st.Sweep(t.Context(), now.Add(25*time.Hour))); n != 3 {
+		t.Fatalf("the sweeper deleted %d sessions, want the 3 anonymous ones", n)
+	}
+	if n := countSessions(t, st); n != 0 {
+		t.Fatalf("%d sessions left after the sweep", n)
 	}
 }
 
@@ -175,7 +260,7 @@ func TestOpenDBFileOfAnotherKind(t *testing.T) {
 	dir := t.TempDir()
 	later := filepath.Join(dir, "later.db")
 	db := openTestDB(t, later)
-	must(db.write.Exec(`PRAGMA user_version = 99`))
+	must(db.Exec(`PRAGMA user_version = 99`))
 	must0(t, db.Close())
 	foreign := filepath.Join(dir, "foreign.db")
 	other, err := sql.Open("sqlite3", dsn(foreign, nil))
@@ -268,7 +353,7 @@ func TestValuesRoundTrip(t *testing.T) {
 		t.Fatalf("user = %#v, want alice", s.Values[userKey])
 	}
 	var user string
-	must0(t, st.db.read.QueryRow(`SELECT user FROM sessions WHERE id_hash = ?`, idHash(s.ID)).Scan(&user))
+	must0(t, st.db.QueryRow(`SELECT user FROM sessions WHERE id_hash = ?`, idHash(s.ID)).Scan(&user))
 	if user != "alice" {
 		t.Fatalf("user column = %q", user)
 	}
@@ -498,7 +583,7 @@ func TestStoreErrors(t *testing.T) {
 }
 
 // Many goroutines create, read, update, renew and delete sessions at once,
-// with two pools on one file: no error (no "database is locked"), no mixing.
+// on one file: no error (no "database is locked"), no mixing.
 func TestStoreConcurrency(t *testing.T) {
 	st, _ := newTestStore(t, time.Hour, 24*time.Hour)
 	st.now = time.Now

@@ -28,7 +28,7 @@ func serveStore(t testing.TB, st *SQLiteStore) *testServer {
 func anonymousSessions(t testing.TB, st *SQLiteStore) int {
 	t.Helper()
 	var n int
-	must0(t, st.db.read.QueryRow(`SELECT count(*) FROM sessions WHERE user IS NULL`).Scan(&n))
+	must0(t, st.db.QueryRow(`SELECT count(*) FROM sessions WHERE user IS NULL`).Scan(&n))
 	return n
 }
 

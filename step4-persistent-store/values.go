@@ -4,25 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 )
 
 // A store that keeps sessions outside the process keeps their values as
-// JSON: encodeValues writes it at Save, decodeValues reads it at Get.
-//
-// JSON rather than gob, gorilla's usual encoding: it can be read in the
-// sqlite3 shell or redis-cli, and decoding it takes about a microsecond where
-// gob, which sends the description of its types along with every value,
-// takes 15. The price is that only what JSON gives back exactly is stored:
-//
-//   - keys: strings;
-//   - values: string, int, bool, nil, and lists of those ([]any), which is
-//     what gorilla's flashes are (AddFlash keeps them under "_flash").
-//
-// Anything else (a float, a time, a map, a struct) is refused at Save with an
-// error that names the key and the type, rather than changed on the way back
-// (an int would come back as a float64, a time as a string). The handlers
-// store a user name, a visit count and flashes, all of which round-trip.
+// JSON, which the sqlite3 shell and redis-cli show as it is: encodeValues
+// writes it at Save, decodeValues reads it at Get. JSON has numbers but no
+// ints, so decodeValues turns whole numbers back into ints. A value that
+// would not come back as it went in (a float, a time, a struct) is refused at
+// Save, rather than changed on the way back. The handlers store a user name,
+// a visit count and flashes (lists of strings), all of which come back.
 
 // encodeValues turns a session's values into JSON: all of them but the user,
 // whom each store keeps apart, and the facts that Get added (metaKey).
@@ -36,68 +28,47 @@ func encodeValues(values map[any]any) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("session value key %v is a %T: only string keys can be stored", k, k)
 		}
-		if !storable(v) {
-			return nil, fmt.Errorf("session value %q is a %T: only string, int, bool, nil and lists of them (flashes) can be stored", key, v)
-		}
 		out[key] = v
 	}
-	return json.Marshal(out)
-}
-
-// storable reports whether JSON gives v back exactly: a scalar, or a list of
-// scalars.
-func storable(v any) bool {
-	if list, ok := v.([]any); ok {
-		for _, item := range list {
-			if !isScalar(item) {
-				return false
-			}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode session values: %w", err)
+	}
+	back, err := decodeValues(data)
+	for k, v := range out {
+		if err != nil || !reflect.DeepEqual(back[k], v) {
+			return nil, fmt.Errorf("session value %q is a %T, which would not come back as it is: store strings, ints, bools, nil or lists of them", k, v)
 		}
-		return true
 	}
-	return isScalar(v)
+	return data, nil
 }
 
-func isScalar(v any) bool {
-	switch v.(type) {
-	case string, int, bool, nil:
-		return true
-	}
-	return false
-}
-
-// decodeValues is the inverse of encodeValues: numbers come back as ints,
-// lists as []any.
+// decodeValues is the inverse of encodeValues.
 func decodeValues(data []byte) (map[any]any, error) {
 	var raw map[string]any
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
+	dec.UseNumber() // a number stays as written, for wholeToInt to read
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("decode session values: %w", err)
 	}
 	values := make(map[any]any, len(raw)+1)
 	for k, v := range raw {
-		v, err := decodeValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("decode session value %q: %w", k, err)
-		}
-		values[k] = v
+		values[k] = wholeToInt(v)
 	}
 	return values, nil
 }
 
-// decodeValue turns the numbers in v, or in the list v, into ints.
-func decodeValue(v any) (any, error) {
+// wholeToInt turns the whole numbers in v, or in the lists in v, into ints.
+func wholeToInt(v any) any {
 	switch v := v.(type) {
 	case json.Number:
-		return strconv.Atoi(v.String())
+		if n, err := strconv.Atoi(v.String()); err == nil {
+			return n
+		}
 	case []any:
 		for i, item := range v {
-			var err error
-			if v[i], err = decodeValue(item); err != nil {
-				return nil, err
-			}
+			v[i] = wholeToInt(item)
 		}
 	}
-	return v, nil
+	return v
 }

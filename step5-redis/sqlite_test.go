@@ -22,17 +22,17 @@ import (
 func TestMigrateNewFileAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db := openTestDB(t, path)
-	if v := userVersion(t, db.read); v != 3 {
+	if v := userVersion(t, db.DB); v != 3 {
 		t.Fatalf("a new file is at schema version %d, want 3", v)
 	}
 	var mode string
-	must0(t, db.read.QueryRow("PRAGMA journal_mode").Scan(&mode))
+	must0(t, db.QueryRow("PRAGMA journal_mode").Scan(&mode))
 	if mode != "wal" {
 		t.Errorf("journal_mode = %q, want wal", mode)
 	}
 	for pragma, want := range map[string]int{"foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1} {
 		var got int
-		must0(t, db.write.QueryRow("PRAGMA "+pragma).Scan(&got))
+		must0(t, db.QueryRow("PRAGMA "+pragma).Scan(&got))
 		if got != want {
 			t.Errorf("writer: PRAGMA %s = %d, want %d", pragma, got, want)
 		}
@@ -43,7 +43,7 @@ func TestMigrateNewFileAndReopen(t *testing.T) {
 
 	// Opening it again migrates nothing and keeps the data.
 	again := openTestDB(t, path)
-	if v := userVersion(t, again.read); v != 3 {
+	if v := userVersion(t, again.DB); v != 3 {
 		t.Fatalf("reopened file is at schema version %d, want 3", v)
 	}
 	if _, err := newSQLiteUsers(again, slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"); err != nil {
@@ -102,34 +102,63 @@ func TestMigrateOldFile(t *testing.T) {
 	}
 }
 
-// A step-4 file, with its users and sessions, opened by this step: the
-// sessions table and its indexes go (sessions live in Redis now), the users
-// stay.
-func TestMigrateStep4File(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "app.db")
-	step4 := fstest.MapFS{}
-	for _, name := range []string{"migrations/001_init.sql", "migrations/002_anonymous_sessions.sql"} {
-		step4[name] = &fstest.MapFile{Data: must(fs.ReadFile(migrations, name))}
-	}
-	write, err := sql.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}, "_foreign_keys": {"on"}}))
-	must0(t, err)
-	must0(t, migrate(t.Context(), write, step4))
-	must(write.Exec(`INSERT INTO users (name, hash, created_at) VALUES ('alice', 'hash', 0)`))
-	must(write.Exec(`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at)
-		VALUES (zeroblob(32), 'alice', '{}', 0, 0, 0, 0)`))
-	must0(t, write.Close())
+// previous002 is step 4's migrations/002_anonymous_sessions.sql as an
+// earlier version of that step shipped it (comments left out): a count of
+// the anonymous sessions, kept by triggers. Step-4 files made by it are at
+// schema version 2 with these in it.
+const previous002 = `
+CREATE TABLE sessions_count (
+    anonymous INTEGER NOT NULL
+);
+INSERT INTO sessions_count (anonymous) SELECT count(*) FROM sessions WHERE user IS NULL;
+CREATE TRIGGER sessions_count_insert AFTER INSERT ON sessions WHEN NEW.user IS NULL
+BEGIN
+    UPDATE sessions_count SET anonymous = anonymous + 1;
+END;
+CREATE TRIGGER sessions_count_delete AFTER DELETE ON sessions WHEN OLD.user IS NULL
+BEGIN
+    UPDATE sessions_count SET anonymous = anonymous - 1;
+END;
+CREATE TRIGGER sessions_count_update AFTER UPDATE OF user ON sessions
+WHEN (OLD.user IS NULL) <> (NEW.user IS NULL)
+BEGIN
+    UPDATE sessions_count SET anonymous = anonymous + (NEW.user IS NULL) - (OLD.user IS NULL);
+END;
+`
 
-	db := openTestDB(t, path)
-	if v := userVersion(t, db.read); v != 3 {
-		t.Fatalf("a step-4 file is at schema version %d once opened, want 3", v)
-	}
-	var n int
-	must0(t, db.read.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'sessions%'`).Scan(&n))
-	if n != 0 {
-		t.Fatalf("%d tables or indexes of the sessions are left", n)
-	}
-	if _, err := newSQLiteUsers(db, slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"); err != nil {
-		t.Fatalf("the step-4 user is gone: %v", err)
+// A step-4 file, with its users and sessions, opened by this step: the
+// sessions table and its indexes (and an earlier step 4's count and
+// triggers) go, since sessions live in Redis now; the users stay.
+func TestMigrateStep4File(t *testing.T) {
+	for version, migration002 := range map[string][]byte{
+		"today's step 4":    must(fs.ReadFile(migrations, "migrations/002_anonymous_sessions.sql")),
+		"an earlier step 4": []byte(previous002),
+	} {
+		path := filepath.Join(t.TempDir(), "app.db")
+		step4 := fstest.MapFS{
+			"migrations/001_init.sql":               {Data: must(fs.ReadFile(migrations, "migrations/001_init.sql"))},
+			"migrations/002_anonymous_sessions.sql": {Data: migration002},
+		}
+		write, err := sql.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}, "_foreign_keys": {"on"}}))
+		must0(t, err)
+		must0(t, migrate(t.Context(), write, step4))
+		must(write.Exec(`INSERT INTO users (name, hash, created_at) VALUES ('alice', 'hash', 0)`))
+		must(write.Exec(`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at)
+			VALUES (zeroblob(32), 'alice', '{}', 0, 0, 0, 0), (randomblob(32), NULL, '{}', 0, 0, 0, 0)`))
+		must0(t, write.Close())
+
+		db := openTestDB(t, path)
+		if v := userVersion(t, db.DB); v != 3 {
+			t.Fatalf("a file of %s is at schema version %d once opened, want 3", version, v)
+		}
+		var left string
+		must0(t, db.QueryRow(`SELECT coalesce(group_concat(name), '') FROM sqlite_master WHERE name LIKE 'sessions%'`).Scan(&left))
+		if left != "" {
+			t.Fatalf("a file of %s: the sessions' %s are left", version, left)
+		}
+		if _, err := newSQLiteUsers(db, slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"); err != nil {
+			t.Fatalf("a file of %s: its user is gone: %v", version, err)
+		}
 	}
 }
 
@@ -174,7 +203,7 @@ func TestOpenDBFileOfAnotherKind(t *testing.T) {
 	dir := t.TempDir()
 	later := filepath.Join(dir, "later.db")
 	db := openTestDB(t, later)
-	must(db.write.Exec(`PRAGMA user_version = 99`))
+	must(db.Exec(`PRAGMA user_version = 99`))
 	must0(t, db.Close())
 	foreign := filepath.Join(dir, "foreign.db")
 	other, err := sql.Open("sqlite3", dsn(foreign, nil))

@@ -35,8 +35,8 @@ func TestFlashesRoundTrip(t *testing.T) {
 // What JSON gives back exactly round-trips, flashes included; anything else
 // is refused at Save, naming the key and the type.
 func TestValuesRoundTripOrAreRefused(t *testing.T) {
-	in := map[any]any{"visits": 41, "name": "x", "ok": true, "none": nil,
-		"_flash": []any{"saved", 2, false, nil}}
+	in := map[any]any{"visits": 41, "name": "x", "ok": true, "none": nil, "big": 1<<62 + 1,
+		"_flash": []any{"saved", 2, false, nil, []any{"nested", -7}}}
 	out := must(decodeValues(must(encodeValues(in))))
 	if !reflect.DeepEqual(out, in) {
 		t.Fatalf("%#v came back as %#v", in, out)
@@ -47,8 +47,11 @@ func TestValuesRoundTripOrAreRefused(t *testing.T) {
 	}{
 		{map[any]any{"when": time.Time{}}, `"when" is a time.Time`},
 		{map[any]any{"_flash": []any{1.5}}, `"_flash" is a []interface {}`},
-		{map[any]any{"_flash": []any{[]any{"nested"}}}, `"_flash" is a []interface {}`},
+		{map[any]any{"_flash": []any{"ok", []any{2.0}}}, `"_flash" is a []interface {}`},
 		{map[any]any{"tags": []string{"a"}}, `"tags" is a []string`},
+		{map[any]any{"n": int64(1)}, `"n" is a int64`},
+		{map[any]any{"m": map[string]any{"n": 1}}, `"m" is a map[string]interface {}`},
+		{map[any]any{"user": "alice", 3: "x"}, `key 3 is a int`},
 	} {
 		_, err := encodeValues(tc.values)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
