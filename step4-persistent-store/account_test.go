@@ -297,7 +297,7 @@ func TestPasswordChangeIsNeverHalfDone(t *testing.T) {
 	signUpUsers(t, ts)
 	a := signInFrom(t, ts, "alice", "wonderland", "A")
 	b := signInFrom(t, ts, "alice", "wonderland", "B")
-	_, err := openTestDB(t, path).write.Exec(`CREATE TRIGGER fail_delete BEFORE DELETE ON sessions
+	_, err := openTestDB(t, path).Exec(`CREATE TRIGGER fail_delete BEFORE DELETE ON sessions
 		WHEN OLD.user = 'alice' BEGIN SELECT RAISE(ABORT, 'the disk is full'); END`)
 	must0(t, err)
 
@@ -527,9 +527,8 @@ func TestOverlappingRequestsDoNotResurrect(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
-			cfg := config{secureCookies: true, idleTimeout: 30 * time.Minute, maxLifetime: 24 * time.Hour}
 			store := &overlapStore{
-				sessionStore: NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, cfg, logger),
+				sessionStore: NewSQLiteStore(db, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(30*time.Minute, 24*time.Hour), logger),
 				read:         make(chan struct{}), release: make(chan struct{}),
 			}
 			hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db))
@@ -553,7 +552,7 @@ func TestOverlappingRequestsDoNotResurrect(t *testing.T) {
 			}
 
 			var n int
-			must0(t, db.read.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n))
+			must0(t, db.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n))
 			want := 0
 			if tc.name == "password change" {
 				want = 1 // the session that changed the password, under its new id

@@ -30,8 +30,8 @@ func benchSession(b *testing.B) (*SQLiteStore, *http.Cookie) {
 	if err := newSQLiteUsers(db, logger).CreateUser(b.Context(), "alice", []byte("hash")); err != nil {
 		b.Fatal(err)
 	}
-	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: 30 * time.Minute, maxLifetime: 24 * time.Hour}, logger)
+	st := NewSQLiteStore(db,
+		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(30*time.Minute, 24*time.Hour), logger)
 	r := httptest.NewRequest("GET", "/", nil)
 	s := must(st.New(r, cookieName))
 	s.Values[userKey] = "alice"

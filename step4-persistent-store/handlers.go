@@ -545,7 +545,7 @@ type pinger interface {
 
 // healthzTimeout bounds the wait for a database connection: one that takes
 // longer is not working as far as any client can tell. (A lock held by
-// another process is waited for up to busyTimeout, inside SQLite.)
+// another process is waited for up to the busy timeout, 5s, inside SQLite.)
 const healthzTimeout = 2 * time.Second
 
 // handleHealthz answers 200 while the server and its database work, and 503

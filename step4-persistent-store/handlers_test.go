@@ -519,7 +519,7 @@ func TestHealthz(t *testing.T) {
 
 	// A database that does not answer is 503, on /healthz and everywhere.
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
-	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, config{idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	st := NewSQLiteStore(db, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, false, time.Hour), newLifetimes(time.Hour, time.Hour), slog.New(slog.DiscardHandler))
 	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
 	cookie := newSession(t, st, map[any]any{userKey: "alice"})
 	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db)
@@ -541,7 +541,7 @@ func TestHealthz(t *testing.T) {
 // on a shared computer (issues 12 and 22). TestHealthzWhenDatabaseIsLocked has a logout whose delete fails.
 func TestLogoutWhenTheDatabaseFails(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
-	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	st := NewSQLiteStore(db, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour), slog.New(slog.DiscardHandler))
 	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
 	cookie := newSession(t, st, map[any]any{userKey: "alice"})
 	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db)

@@ -214,8 +214,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func serveWith(t *testing.T, h *hasher, th *throttle) (ts *testServer, path string) {
 	t.Helper()
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
-	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	st := NewSQLiteStore(db,
+		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour), slog.New(slog.DiscardHandler))
 	if th == nil {
 		th = newThrottle(true)
 	}
@@ -339,6 +339,6 @@ func TestDummyHashHasTheCost(t *testing.T) {
 func userSessions(t *testing.T, path, user string) int {
 	t.Helper()
 	var n int
-	must0(t, openTestDB(t, path).read.QueryRow(`SELECT count(*) FROM sessions WHERE user = ?`, user).Scan(&n))
+	must0(t, openTestDB(t, path).QueryRow(`SELECT count(*) FROM sessions WHERE user = ?`, user).Scan(&n))
 	return n
 }

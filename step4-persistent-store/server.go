@@ -27,9 +27,6 @@ type config struct {
 	bcryptCost    int
 	trustProxy    bool
 	dbPath        string
-	// maxAnonymous bounds the anonymous sessions (no user) the store keeps;
-	// 0 means defaultMaxAnonymous. Not a flag: tests set it.
-	maxAnonymous int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -90,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	store := NewSQLiteStore(db, secrets, cfg, logger)
+	store := NewSQLiteStore(db, newSessionCookies(secrets, cfg.secureCookies, cfg.maxLifetime), newLifetimes(cfg.idleTimeout, cfg.maxLifetime), logger)
 	go store.RunSweeper(ctx, sweepInterval(cfg.idleTimeout))
 	hasher, err := newHasher(cfg.bcryptCost)
 	if err != nil {

@@ -89,15 +89,17 @@ type sessionCookies struct {
 	options sessions.Options
 }
 
-func newSessionCookies(secrets [][]byte, cfg config) sessionCookies {
+// newSessionCookies makes the session cookie's codecs from the secrets, and
+// its options: Secure when secure, and a lifetime of maxAge.
+func newSessionCookies(secrets [][]byte, secure bool, maxAge time.Duration) sessionCookies {
 	return sessionCookies{
 		codecs: cookieCodecs(secrets),
 		// Every option is set on purpose: gorilla's defaults (no HttpOnly,
 		// 30 days) are not what a login cookie wants.
 		options: sessions.Options{
 			Path:     "/",
-			MaxAge:   int(cfg.maxLifetime.Seconds()),
-			Secure:   cfg.secureCookies,
+			MaxAge:   int(maxAge.Seconds()),
+			Secure:   secure,
 			HttpOnly: true,                 // no script can read it
 			SameSite: http.SameSiteLaxMode, // not sent on cross-site POSTs
 		},
@@ -170,11 +172,11 @@ type lifetimes struct {
 	touchEvery  time.Duration // how often a read may push the idle deadline
 }
 
-func newLifetimes(cfg config) lifetimes {
+func newLifetimes(idleTimeout, maxLifetime time.Duration) lifetimes {
 	return lifetimes{
-		idleTimeout: cfg.idleTimeout,
-		maxLifetime: cfg.maxLifetime,
-		touchEvery:  min(time.Minute, cfg.idleTimeout/4),
+		idleTimeout: idleTimeout,
+		maxLifetime: maxLifetime,
+		touchEvery:  min(time.Minute, idleTimeout/4),
 	}
 }
 

@@ -26,8 +26,8 @@ func newTestStore(t *testing.T, idle, maxLife time.Duration) (*SQLiteStore, *fak
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
-	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: idle, maxLifetime: maxLife}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	st := NewSQLiteStore(db,
+		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, maxLife), newLifetimes(idle, maxLife), slog.New(slog.NewTextHandler(t.Output(), nil)))
 	st.now = clock.now
 	if err := newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("not a real hash")); err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestExpiresIsTheEarlierDeadline(t *testing.T) {
 func TestRestartNeverLengthensTheIdleTimeout(t *testing.T) {
 	st, clock := newTestStore(t, 10*time.Minute, 24*time.Hour)
 	ck := newSession(t, st, map[any]any{userKey: "alice"})
-	st.life = newLifetimes(config{idleTimeout: time.Hour, maxLifetime: 24 * time.Hour}) // the restart
+	st.life = newLifetimes(time.Hour, 24*time.Hour) // the restart
 	for _, save := range []bool{false, true} {
 		clock.advance(5 * time.Minute)
 		s := must(st.Get(requestWith(ck), cookieName)) // touches
@@ -241,7 +241,7 @@ func decodeWith(t testing.TB, secrets, cookie string) (string, bool) {
 	for _, s := range strings.Split(secrets, ",") {
 		keys = append(keys, must(decodeBase64(s)))
 	}
-	sc := newSessionCookies(keys, config{secureCookies: true, maxLifetime: time.Hour})
+	sc := newSessionCookies(keys, true, time.Hour)
 	r := httptest.NewRequest("GET", "/", nil)
 	r.AddCookie(&http.Cookie{Name: sessionCookieName, Value: cookie})
 	return sc.readID(r, cookieName)
@@ -262,8 +262,8 @@ func decodeAllBase64(s string) string {
 // one, never an error or a panic, and never a session it did not issue.
 func FuzzGetCookie(f *testing.F) {
 	db := openTestDB(f, filepath.Join(f.TempDir(), "app.db"))
-	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour}, slog.New(slog.DiscardHandler))
+	st := NewSQLiteStore(db,
+		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(time.Hour, 24*time.Hour), slog.New(slog.DiscardHandler))
 	r := httptest.NewRequest("GET", "/", nil)
 	s := must(st.New(r, cookieName))
 	w := httptest.NewRecorder()

@@ -26,9 +26,6 @@ var migrations embed.FS
 type database struct {
 	*sql.DB
 	path string
-
-	// read and write are the pool too, under the names users.go still uses.
-	read, write *sql.DB
 }
 
 // openDB opens (creating it if needed) the database file at path and brings
@@ -60,7 +57,7 @@ func openDB(ctx context.Context, path string) (*database, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", abs, err)
 	}
-	db := &database{DB: pool, path: abs, read: pool, write: pool}
+	db := &database{DB: pool, path: abs}
 	if err := migrate(ctx, pool, migrations); err != nil {
 		pool.Close()
 		if sqliteErr := (sqlite3.Error{}); errors.As(err, &sqliteErr) && sqliteErr.Code == sqlite3.ErrNotADB {

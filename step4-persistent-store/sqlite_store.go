@@ -32,19 +32,19 @@ type SQLiteStore struct {
 	db           *database
 	cookies      sessionCookies
 	life         lifetimes
-	maxAnonymous int              // see config.maxAnonymous
+	maxAnonymous int              // see defaultMaxAnonymous; tests set less
 	now          func() time.Time // replaced in tests
 	logger       *slog.Logger
 }
 
-// NewSQLiteStore returns a store in db whose cookies are signed with the
-// first secret and verified with any of them.
-func NewSQLiteStore(db *database, secrets [][]byte, cfg config, logger *slog.Logger) *SQLiteStore {
+// NewSQLiteStore returns a store in db whose session cookies are cookies,
+// and whose sessions last as life says.
+func NewSQLiteStore(db *database, cookies sessionCookies, life lifetimes, logger *slog.Logger) *SQLiteStore {
 	return &SQLiteStore{
 		db:           db,
-		cookies:      newSessionCookies(secrets, cfg),
-		life:         newLifetimes(cfg),
-		maxAnonymous: cmp.Or(cfg.maxAnonymous, defaultMaxAnonymous),
+		cookies:      cookies,
+		life:         life,
+		maxAnonymous: defaultMaxAnonymous,
 		now:          time.Now,
 		logger:       logger,
 	}

@@ -157,8 +157,9 @@ func TestOpenFileOfPreviousVersion(t *testing.T) {
 	if v := userVersion(t, db.DB); v != 2 {
 		t.Fatalf("a file of the previous version is at schema version %d once opened, want 2", v)
 	}
-	st := NewSQLiteStore(db, [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		config{secureCookies: true, idleTimeout: time.Hour, maxLifetime: 24 * time.Hour, maxAnonymous: 3}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	st := NewSQLiteStore(db, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(time.Hour, 24*time.Hour),
+		slog.New(slog.NewTextHandler(t.Output(), nil)))
+	st.maxAnonymous = 3
 	cookieOf := func(id string) *http.Cookie {
 		w := httptest.NewRecorder()
 		must0(t, st.cookies.write(w, st.cookies.newSession(st, cookieName), id))

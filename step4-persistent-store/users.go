@@ -49,7 +49,7 @@ func newSQLiteUsers(db *database, logger *slog.Logger) *sqliteUsers {
 // CreateUser stores a new user. The database decides whether the name is
 // free, in one INSERT: two sign-ups racing for a name cannot both get it.
 func (u *sqliteUsers) CreateUser(ctx context.Context, name string, hash []byte) error {
-	res, err := u.db.write.ExecContext(ctx,
+	res, err := u.db.ExecContext(ctx,
 		`INSERT INTO users (name, hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 		name, hash, time.Now().UnixMilli())
 	if err != nil {
@@ -68,7 +68,7 @@ func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
 		found   user
 		created int64
 	)
-	err := u.db.read.QueryRowContext(ctx,
+	err := u.db.QueryRowContext(ctx,
 		`SELECT name, hash, created_at FROM users WHERE name = ?`, name).Scan(&found.Name, &found.Hash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return user{}, errNoUser
@@ -83,7 +83,7 @@ func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
 // SetPassword checks and writes in one UPDATE: two changes racing cannot
 // both find the old hash.
 func (u *sqliteUsers) SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error {
-	res, err := u.db.write.ExecContext(ctx, `UPDATE users SET hash = ? WHERE name = ? AND hash = ?`, newHash, name, oldHash)
+	res, err := u.db.ExecContext(ctx, `UPDATE users SET hash = ? WHERE name = ? AND hash = ?`, newHash, name, oldHash)
 	if err != nil {
 		return failed(ctx, u.logger, "set password", err)
 	}
