@@ -463,6 +463,40 @@ func TestConcurrentRehashingLoginsBothSignIn(t *testing.T) {
 	}
 }
 
+// A password change whose client leaves while its current password is
+// checked changes nothing: nobody would receive the answer, so the old
+// password stays and no session ends (issue 22).
+func TestGonePasswordChangeChangesNothing(t *testing.T) {
+	pause, ts, path := pauseAtPasswordCheck(t, bcrypt.MinCost)
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	signInFrom(t, ts, "alice", "wonderland", "B")
+
+	pause.armed.Store(true)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		req := must(http.NewRequestWithContext(ctx, "POST", ts.URL+"/password",
+			strings.NewReader(`{"current_password":"wonderland","new_password":"looking-glass"}`)))
+		req.Header.Set("Content-Type", "application/json")
+		_, err := a.http.Do(req)
+		errc <- err
+	}()
+	within(t, pause.reached, "the change to check the password")
+	cancel()
+	within(t, errc, "the cancelled change to return")
+	close(pause.release)
+	must0(t, ts.stop()) // waits for the handler to end
+
+	u := must(newSQLiteUsers(openTestDB(t, path), slog.New(slog.DiscardHandler)).FindUser(t.Context(), "alice"))
+	if bcrypt.CompareHashAndPassword(u.Hash, []byte("wonderland")) != nil {
+		t.Error("a password change whose client had left changed the password")
+	}
+	if n := userSessions(t, path, "alice"); n < 3 {
+		t.Errorf("alice has %d sessions after a change whose client had left, want her 3 (signup, A, B)", n)
+	}
+}
+
 // Two password changes checked against the same old password: one wins,
 // the other gets 401, and only the winner's password works (issue 12: both
 // succeeded, and the last write won).
