@@ -61,8 +61,8 @@ if [ "$mode" = cluster ]; then
 	redis-cli -p 7001 cluster nodes | awk '{sub(/@.*/, "", $2); print $2, $3}'
 	cat <<EOF
 
-Cluster ready. Run the app with (one node is enough):
-  go run . -redis 'redis://127.0.0.1:7001?cluster=true'
+Cluster ready. Run the app with (two nodes name a Cluster; it finds the rest):
+  go run . -redis 'redis://127.0.0.1:7001?addr=127.0.0.1:7002'
 Kill a master (see the lists above for its pid) to watch a failover:
   kill -9 PID
 Ctrl-C stops everything.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -29,8 +27,8 @@ import (
 // set per user lists the user's sessions:
 //
 //	<prefix>session:<sha256(id)>          an anonymous session: a hash of
-//	                                       user (""), data, created, seen, ua,
-//	                                       deadline, idle; TTL: its end
+//	                                       user (""), data, created, seen,
+//	                                       idle, absolute, ua; TTL: its end
 //	<prefix>session:{<tag>}:<sha256(id)>  a signed-in session: the same
 //	<prefix>user:{<tag>}:<name>           the sha256(id) of each of the
 //	                                       user's sessions, oldest first
@@ -61,34 +59,7 @@ type RedisStore struct {
 // NewRedisStore returns a store in client, whose keys begin with prefix,
 // whose session cookies are cookies, and whose sessions last as life says.
 func NewRedisStore(client redis.UniversalClient, prefix string, cookies sessionCookies, life lifetimes, logger *slog.Logger) *RedisStore {
-	return &RedisStore{
-		client:       client,
-		prefix:       prefix,
-		cookies:      cookies,
-		life:         life,
-		maxAnonymous: defaultMaxAnonymous,
-		now:          time.Now,
-		logger:       logger,
-	}
-}
-
-// record is a session's hash. Times are Unix milliseconds; a session keeps
-// the deadline and idle timeout it was issued with, and the flags of a
-// restart may shorten them (expiresAt), never lengthen them.
-type record struct {
-	User     string `redis:"user"` // "" when anonymous; the other values are in data (encodeValues)
-	Created  int64  `redis:"created"`
-	Seen     int64  `redis:"seen"`
-	Deadline int64  `redis:"deadline"` // absolute
-	Idle     int64  `redis:"idle"`     // ms
-	Agent    string `redis:"ua"`
-}
-
-// expiresAt is the real end of a session: the earliest of its absolute and
-// idle deadlines, as issued or as the current flags make them.
-func (st *RedisStore) expiresAt(rec record) time.Time {
-	return time.UnixMilli(min(rec.Deadline, rec.Created+st.life.maxLifetime.Milliseconds(),
-		rec.Seen+min(rec.Idle, st.life.idleTimeout.Milliseconds())))
+	return &RedisStore{client: client, prefix: prefix, cookies: cookies, life: life, maxAnonymous: defaultMaxAnonymous, now: time.Now, logger: logger}
 }
 
 // idHash is how Redis knows a session: the SHA-256 of its id, in hex. A
@@ -110,121 +81,42 @@ func userTag(user string) string { return idHash(user)[:4] }
 // slot when the id starts with a tag, anywhere when it is anonymous.
 func (st *RedisStore) sessionKey(id string) string {
 	if tag, _, signedIn := strings.Cut(id, "."); signedIn {
-		return st.sessionStem(tag) + idHash(id)
+		return st.prefix + "session:{" + tag + "}:" + idHash(id)
 	}
 	return st.prefix + "session:" + idHash(id)
 }
 
-// sessionStem is the name of the signed-in sessions' keys in the slot of
-// tag, up to the hash.
-func (st *RedisStore) sessionStem(tag string) string { return st.prefix + "session:{" + tag + "}:" }
+// userSessionKey names the hash of the session of user whose handle is
+// handle; with "", what the names of all the user's sessions start with.
+func (st *RedisStore) userSessionKey(user, handle string) string {
+	return st.prefix + "session:{" + userTag(user) + "}:" + handle
+}
 
 func (st *RedisStore) userSetKey(user string) string {
 	return st.prefix + "user:{" + userTag(user) + "}:" + user
 }
 
-// The writes that must check before they write are Lua scripts: Redis runs a
-// script whole, with no other command in between, so that no logout on
-// another instance can fall between the check and the write. Each touches
-// the keys of one Cluster slot only.
-var (
-	// createScript stores a new session and lists it in its user's set, the
-	// set first: a script that fails halfway keeps what it wrote, and no
-	// session may exist that the set does not list. It drops the set's ten
-	// oldest members whose session Redis has deleted (so that the set
-	// shrinks as fast as logins grow it, with no clock deciding), and keeps
-	// the set for at least two max lifetimes. KEYS: the session, the user's
-	// set (none when anonymous); ARGV: the session's TTL, its hash, the
-	// sessionStem of its user, the set's TTL (ms), now, then field, value...
-	createScript = redis.NewScript(`
-if KEYS[2] then
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 9)) do
-    if redis.call('EXISTS', ARGV[3] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
-  end
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
-  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-return redis.call('PEXPIRE', KEYS[1], ARGV[1])`)
-
-	// updateScript writes fields of a live session and sets its TTL anew
-	// (see expiresAt); a deleted or expired session stays deleted. KEYS[1]:
-	// the session; ARGV: now, the idle timeout and the max lifetime (ms),
-	// then field, value...
-	updateScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'created', 'deadline', 'idle')
-if not f[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-local now = tonumber(ARGV[1])
-local ends = math.min(f[2], f[1] + ARGV[3], now + math.min(f[3], ARGV[2]))
-return redis.call('PEXPIRE', KEYS[1], math.max(1, ends - now))`)
-
-	// endAllScript deletes every session in the user's set but one. KEYS[1]:
-	// the user's set; ARGV: the user's sessionStem, the hash to keep ("":
-	// none). The sessions' keys are not in KEYS, as Redis would like, because
-	// the set names them; they share its slot, so this works on a Cluster.
-	endAllScript = redis.NewScript(`
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if m ~= ARGV[2] then redis.call('DEL', ARGV[1] .. m); redis.call('ZREM', KEYS[1], m) end
-end
-return 0`)
-
-	// revokeScript deletes a session that the user's set lists, and says
-	// whether there was one: only the user's own are in the set. KEYS: the
-	// session, the user's set; ARGV[1]: the session's hash.
-	revokeScript = redis.NewScript(`
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-return redis.call('DEL', KEYS[1])`)
-
-	// countScript counts one in KEYS[1], in a window of ARGV[1] ms that the
-	// first count opens, and returns the count.
-	countScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`)
-)
-
-// update writes fields of the live session at key, and counts its idle
-// deadline from now; a session that is gone is not recreated.
-func (st *RedisStore) update(ctx context.Context, key string, now time.Time, fieldValues ...any) error {
-	args := append([]any{now.UnixMilli(), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()}, fieldValues...)
-	return updateScript.Run(ctx, st.client, []string{key}, args...).Err()
-}
-
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
 
-// errPartialOutage says that Redis answers, but not for every session: a
-// Cluster master is down and no replica has taken over yet, or some slots
-// have no master at all.
-var errPartialOutage = errors.New("redis cluster: some sessions cannot be served")
+// sessionRow is a session's hash. Times are Unix milliseconds.
+type sessionRow struct {
+	User      string `redis:"user"` // "" when anonymous; the other values are in data
+	Data      string `redis:"data"`
+	Created   int64  `redis:"created"`
+	LastSeen  int64  `redis:"seen"`
+	Idle      int64  `redis:"idle"`     // the idle deadline, pushed out by use
+	Absolute  int64  `redis:"absolute"` // the absolute deadline, as issued
+	UserAgent string `redis:"ua"`
+}
 
-// Ping says whether Redis answers, for /healthz. On a Cluster every master
-// must answer, and say that every slot is served: a third of the users on
-// 503 is not health.
-func (st *RedisStore) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
-	cluster, ok := st.client.(*redis.ClusterClient)
-	if !ok {
-		return st.client.Ping(ctx).Err()
-	}
-	var answered atomic.Bool
-	err := cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
-		info, err := master.ClusterInfo(ctx).Result()
-		if err != nil {
-			return err
-		}
-		answered.Store(true)
-		if !strings.Contains(info, "cluster_state:ok") {
-			return errors.New("a master says cluster_state is not ok")
-		}
-		return nil
-	})
-	if err != nil && answered.Load() {
-		return fmt.Errorf("%w: %w", errPartialOutage, err)
-	}
-	return err
+// expiresAt is the session's real deadline: the earliest of the deadlines
+// stored with it and of the ones today's -idle-timeout and -max-lifetime
+// give. A restart with shorter timeouts shortens old sessions; a restart
+// with longer ones never lengthens them.
+func (row sessionRow) expiresAt(life lifetimes) time.Time {
+	return time.UnixMilli(min(row.Idle, row.Absolute,
+		row.LastSeen+life.idleTimeout.Milliseconds(), row.Created+life.maxLifetime.Milliseconds()))
 }
 
 // New returns a new, empty session that is not stored yet: Save stores it and
@@ -244,48 +136,75 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	if !ok {
 		return s, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
-	defer cancel()
-	now, key := st.now(), st.sessionKey(id)
-	hash := st.client.HGetAll(ctx, key)
-	if err := hash.Err(); err != nil {
+	ctx, now, key := r.Context(), st.now(), st.sessionKey(id)
+	var row sessionRow
+	if err := st.client.HGetAll(ctx, key).Scan(&row); err != nil {
 		return nil, st.failed(ctx, "read session", err)
 	}
-	// A session that was never issued, was deleted or has expired is not
-	// adopted: Redis deletes the key at its end, and the check of the end
-	// covers the moment around it and a restart with shorter flags. Nor is
-	// a signed-in session outside its user's slot, which no set lists.
-	var rec record
-	values, err := decodeValues([]byte(hash.Val()["data"])) // no hash, no data: an error
-	if err = cmp.Or(err, hash.Scan(&rec)); err != nil || !now.Before(st.expiresAt(rec)) ||
-		rec.User != "" && !strings.HasPrefix(id, userTag(rec.User)+".") {
+	// Never issued, deleted or expired (no hash: no data, which does not
+	// decode), or undecodable: not adopted. Redis deletes a session at its
+	// end; the check of the end covers the moment around it and a restart
+	// with shorter flags. Nor is a signed-in session outside its user's
+	// slot, which no set lists.
+	values, err := decodeValues([]byte(row.Data))
+	if err != nil || !now.Before(row.expiresAt(st.life)) || row.User != "" && !strings.HasPrefix(id, userTag(row.User)+".") {
 		return s, nil
 	}
-	if r.Method != http.MethodHead && now.Sub(time.UnixMilli(rec.Seen)) >= st.life.touchEvery { // HEAD changes nothing
-		if err := st.update(ctx, key, now, "seen", now.UnixMilli()); err != nil {
+	if row.User != "" {
+		values[userKey] = row.User
+	}
+
+	// HEAD changes nothing, not even the idle deadline.
+	if r.Method != http.MethodHead && now.UnixMilli()-row.LastSeen >= st.life.touchEvery.Milliseconds() {
+		if err := st.update(ctx, key, now); err != nil {
 			return nil, st.failed(ctx, "touch session", err)
 		}
-		rec.Seen = now.UnixMilli()
-	}
-	if rec.User != "" {
-		values[userKey] = rec.User
+		row.Idle = now.UnixMilli() + min(st.life.idleTimeout.Milliseconds(), row.Idle-row.LastSeen)
+		row.LastSeen = now.UnixMilli()
 	}
 	s.ID, s.Values, s.IsNew = id, values, false
-	setTimes(s, time.UnixMilli(rec.Created), st.expiresAt(rec))
+	setTimes(s, time.UnixMilli(row.Created), row.expiresAt(st.life))
 	return s, nil
 }
 
-// Save stores the session and, for a new one, sets the cookie.
+// A write that must check before it writes is a Lua script: Redis runs a
+// script whole, with no other command in between, so that no logout on
+// another instance can fall between the check and the write. Each touches
+// the keys of one Cluster slot only.
+
+// updateScript writes fields of a live session, pushes its idle deadline out
+// and sets its TTL anew (as expiresAt); a deleted or expired session stays
+// deleted. The idle timeout is the one the session was issued with (idle -
+// seen), or the current flag's when shorter: a restart never lengthens it.
+// KEYS[1]: the session; ARGV: now, the idle timeout and the max lifetime
+// (ms), then field, value...
+var updateScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'created', 'seen', 'idle', 'absolute')
+if not f[1] then return 0 end
+local now = tonumber(ARGV[1])
+local idle = now + math.min(ARGV[2], f[3] - f[2])
+redis.call('HSET', KEYS[1], 'seen', now, 'idle', idle, unpack(ARGV, 4))
+return redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(idle, f[4], f[1] + ARGV[3]) - now))`)
+
+// update writes fields of the live session at key, last seen now. It only
+// ever updates: a session deleted since it was read stays deleted.
+func (st *RedisStore) update(ctx context.Context, key string, now time.Time, fieldValues ...any) error {
+	args := append([]any{now.UnixMilli(), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()}, fieldValues...)
+	return updateScript.Run(ctx, st.client, []string{key}, args...).Err()
+}
+
+// Save stores the session and, for a new one, sets the cookie. A new
+// anonymous session past maxAnonymous is not stored and gets no cookie: the
+// visitor stays anonymous, and nobody signed in is affected.
 func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
+	ctx := r.Context()
 	if s.Options != nil && s.Options.MaxAge < 0 {
-		if err := st.RenewID(r, s); err != nil {
+		if err := st.delete(ctx, s.ID); err != nil {
 			return err
 		}
 		st.cookies.expire(w, s)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
-	defer cancel()
 	// The user has a field of its own (for the user's set); the other values
 	// go in data.
 	user, _ := s.Values[userKey].(string)
@@ -296,17 +215,11 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	now := st.now()
 
 	if s.ID != "" {
-		// A session changes hands only under a new id (the handlers call
-		// RenewID first), which puts it in its user's slot.
-		if tag, _, signedIn := strings.Cut(s.ID, "."); signedIn != (user != "") || signedIn && tag != userTag(user) {
-			return errors.New("update session: its user changed under the same id")
-		}
 		// Update only: if a logout deleted it (or it expired) since this
-		// request read it, it stays gone.
-		if err := st.update(ctx, st.sessionKey(s.ID), now, "data", data, "seen", now.UnixMilli()); err != nil {
-			return st.failed(ctx, "update session", err)
-		}
-		return nil
+		// request read it, it stays gone. The user is written at creation
+		// only: a session changes hands only under a new id (the handlers
+		// call RenewID first), which puts it in its user's slot.
+		return st.failed(ctx, "update session", st.update(ctx, st.sessionKey(s.ID), now, "data", data))
 	}
 
 	// Anonymous sessions are bounded: past maxAnonymous new ones in an idle
@@ -314,22 +227,20 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	// answers). A flood of cookieless requests thus leaves at most
 	// 2 x maxAnonymous of them in Redis, and never touches a signed-in user.
 	id := rand.Text() // 26 base32 characters: 128 bits from crypto/rand
+	keys := []string{st.sessionKey(id)}
 	if user != "" {
 		id = userTag(user) + "." + id
+		keys = []string{st.sessionKey(id), st.userSetKey(user)}
 	} else if n, err := countScript.Run(ctx, st.client, []string{st.prefix + "anonymous"}, st.life.idleTimeout.Milliseconds()).Int(); err != nil {
 		return st.failed(ctx, "count anonymous sessions", err)
 	} else if n > st.maxAnonymous {
-		return nil
-	}
-	keys := []string{st.sessionKey(id)}
-	if user != "" {
-		keys = append(keys, st.userSetKey(user))
+		return nil // an anonymous session past the bound: not stored, no cookie
 	}
 	agent := strings.ToValidUTF8(r.UserAgent()[:min(len(r.UserAgent()), maxUserAgent)], "\uFFFD")
-	ttl := max(1, min(st.life.idleTimeout, st.life.maxLifetime).Milliseconds())
-	err = createScript.Run(ctx, st.client, keys, ttl, idHash(id), st.sessionStem(userTag(user)), 2*st.life.maxLifetime.Milliseconds(), now.UnixMilli(),
-		"user", user, "data", data, "created", now.UnixMilli(), "seen", now.UnixMilli(), "ua", agent,
-		"deadline", now.Add(st.life.maxLifetime).UnixMilli(), "idle", st.life.idleTimeout.Milliseconds()).Err()
+	idle, absolute := now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli()
+	err = createScript.Run(ctx, st.client, keys, min(idle, absolute)-now.UnixMilli(), idHash(id), st.userSessionKey(user, ""),
+		now.UnixMilli(), 2*st.life.maxLifetime.Milliseconds(), "user", user, "data", data,
+		"created", now.UnixMilli(), "seen", now.UnixMilli(), "idle", idle, "absolute", absolute, "ua", agent).Err()
 	if err != nil {
 		return st.failed(ctx, "create session", err)
 	}
@@ -342,90 +253,143 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	return nil
 }
 
-// RenewID deletes the session and forgets its id; see sessionStore. Its
-// user's set may list it still: the set drops it at a later sign-in.
+// createScript stores a new session, if its id is new, and lists it in its
+// user's set, the set first: a script that fails halfway keeps what it
+// wrote, and no session may exist that the set does not list. It drops the
+// set's ten oldest members whose session Redis has deleted, so that the set
+// shrinks as fast as sign-ins grow it, with no clock deciding and no walk of
+// the whole set. It keeps the set for at least two max lifetimes, longer
+// than any session it lists, whatever the flags of the instance that made
+// the session. KEYS: the session, the user's set (none when anonymous);
+// ARGV: the session's TTL (ms), its hash, what the names of its user's
+// sessions start with, now, the set's TTL (ms), then field, value...
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('session id in use') end
+if KEYS[2] then
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 9)) do
+    if redis.call('EXISTS', ARGV[3] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+  end
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+return redis.call('PEXPIRE', KEYS[1], math.max(1, ARGV[1]))`)
+
+// countScript counts one in KEYS[1], in a window of ARGV[1] ms that the
+// first count opens, and returns the count.
+var countScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`)
+
+// RenewID deletes the session and forgets its id; see sessionStore.
 func (st *RedisStore) RenewID(r *http.Request, s *sessions.Session) error {
-	if s.ID != "" {
-		ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
-		defer cancel()
-		if err := st.client.Del(ctx, st.sessionKey(s.ID)).Err(); err != nil {
-			return st.failed(ctx, "delete session", err)
-		}
+	if err := st.delete(r.Context(), s.ID); err != nil {
+		return err
 	}
 	s.ID = ""
 	return nil
 }
 
+// delete deletes the session. Its user's set may list it still: the set
+// drops it at a later sign-in.
+func (st *RedisStore) delete(ctx context.Context, id string) error {
+	if id == "" {
+		return nil // never stored: nothing to delete, and nothing that can fail
+	}
+	return st.failed(ctx, "delete session", st.client.Del(ctx, st.sessionKey(id)).Err())
+}
+
 // UserSessions lists the live sessions of user, the current one (currentID's)
-// first, then the most recently used.
+// first, then the most recent. Times are in UTC, to the second, as /sessions
+// shows them.
 func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
-	hashes, err := st.client.ZRange(ctx, st.userSetKey(user), 0, -1).Result()
+	handles, err := st.client.ZRevRange(ctx, st.userSetKey(user), 0, -1).Result() // the newest first
 	if err != nil {
 		return nil, st.failed(ctx, "list sessions", err)
 	}
-	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, h := range hashes {
-			p.HGetAll(ctx, st.sessionStem(userTag(user))+h)
+	now, list := st.now(), []sessionInfo{}
+	for _, handle := range handles {
+		var row sessionRow // stays empty, and ended, when Redis has deleted the session
+		if err := st.client.HGetAll(ctx, st.userSessionKey(user, handle)).Scan(&row); err != nil {
+			return nil, st.failed(ctx, "list sessions", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, st.failed(ctx, "list sessions", err)
+		if !now.Before(row.expiresAt(st.life)) {
+			continue
+		}
+		info := sessionInfo{Handle: handle, UserAgent: row.UserAgent, Current: handle == sessionHandle(currentID)}
+		info.Created = time.UnixMilli(row.Created).UTC().Truncate(time.Second)
+		info.LastSeen = time.UnixMilli(row.LastSeen).UTC().Truncate(time.Second)
+		info.Expires = row.expiresAt(st.life).UTC().Truncate(time.Second)
+		if info.Current {
+			list = slices.Insert(list, 0, info)
+		} else {
+			list = append(list, info)
+		}
 	}
-	var list []sessionInfo
-	for i, cmd := range cmds {
-		var rec record // stays empty, and ended, when Redis has deleted the session
-		if err := cmd.(*redis.MapStringStringCmd).Scan(&rec); err == nil && st.now().Before(st.expiresAt(rec)) {
-			list = append(list, sessionInfo{Handle: hashes[i], Created: time.UnixMilli(rec.Created), LastSeen: time.UnixMilli(rec.Seen),
-				Expires: st.expiresAt(rec), UserAgent: rec.Agent, Current: hashes[i] == idHash(currentID)})
-		}
-	}
-	slices.SortFunc(list, func(a, b sessionInfo) int {
-		if a.Current != b.Current {
-			if a.Current {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(b.LastSeen.Compare(a.LastSeen), b.Created.Compare(a.Created))
-	})
 	return list, nil
 }
 
-// DeleteUserSession deletes the session of user whose handle is handle, and
-// says whether there was one.
+// DeleteUserSession deletes the session of user whose handle is handle, in
+// one script that checks whose it is: the user's set lists the user's own.
 func (st *RedisStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
-	deleted, err := revokeScript.Run(ctx, st.client, []string{st.sessionStem(userTag(user)) + handle, st.userSetKey(user)}, handle).Bool()
-	if err != nil {
-		return false, st.failed(ctx, "delete a session of the user", err)
-	}
-	return deleted, nil
+	deleted, err := revokeScript.Run(ctx, st.client, []string{st.userSessionKey(user, handle), st.userSetKey(user)}, handle).Bool()
+	return deleted, st.failed(ctx, "delete a session of the user", err)
 }
 
+// revokeScript deletes a session that the user's set lists, and says whether
+// there was one. KEYS: the session, the user's set; ARGV[1]: the session's
+// hash.
+var revokeScript = redis.NewScript(`
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+return redis.call('DEL', KEYS[1])`)
+
 // DeleteUserSessions deletes every session of user except the one whose id is
-// exceptID ("" deletes them all), in one step: a login that comes after it
-// is a new session, one that came before is listed, and deleted.
+// exceptID ("" is no session's id: then it deletes them all), in one script:
+// a login that comes after it is a new session, one that came before is
+// listed, and deleted.
 func (st *RedisStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
-	keep := idHash(exceptID) // of "": no session's
-	if err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, st.sessionStem(userTag(user)), keep).Err(); err != nil {
-		return st.failed(ctx, "delete the user's sessions", err)
+	err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, st.userSessionKey(user, ""), sessionHandle(exceptID)).Err()
+	return st.failed(ctx, "delete the user's sessions", err)
+}
+
+// endAllScript deletes every session in the user's set but one. KEYS[1]:
+// the user's set; ARGV: what the names of the user's sessions start with,
+// the hash to keep. The sessions' keys are not in KEYS, as Redis would like,
+// because the set names them; they share its slot, so this works on a
+// Cluster.
+var endAllScript = redis.NewScript(`
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if m ~= ARGV[2] then redis.call('DEL', ARGV[1] .. m); redis.call('ZREM', KEYS[1], m) end
+end
+return 0`)
+
+// Ping says whether Redis answers, for /healthz. On a Cluster every master
+// must answer: a third of the users on 503 is not health.
+func (st *RedisStore) Ping(ctx context.Context) error {
+	if cluster, ok := st.client.(*redis.ClusterClient); ok {
+		return cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
+			return master.Ping(ctx).Err()
+		})
 	}
-	return nil
+	return st.client.Ping(ctx).Err()
 }
 
 // failed logs a failure of Redis, once, where it happens, and returns it with
 // context; the handlers then answer 503 without logging it again. Nothing
 // logged names a session: the commands carry only hashes of ids, and
-// go-redis' errors never repeat a command's arguments.
+// go-redis' errors never repeat a command's arguments. No error (nil) is no
+// failure: failed returns nil.
 func (st *RedisStore) failed(ctx context.Context, what string, err error) error {
+	if err == nil {
+		return nil
+	}
 	if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
 		st.logger.Error("redis: "+what, "err", err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// errPartialOutage is no longer returned (Ping says only whether every
+// master answers); handlers.go still names it.
+var errPartialOutage = errors.New("redis cluster: some sessions cannot be served")

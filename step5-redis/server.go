@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.redisURL == "" {
 		cfg.redisURL = cmp.Or(getenv("REDIS_URL"), defaultRedisURL)
 	}
-	rdb, addrs, err := connectRedis(ctx, cfg.redisURL, logger)
+	rdb, err := connectRedis(cfg.redisURL)
 	if err != nil {
 		return err
 	}
@@ -119,9 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Redis may be down now and back in a minute: start anyway, and answer
 	// 503 meanwhile. The client reconnects by itself.
 	if err := store.Ping(ctx); err != nil {
-		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "addrs", addrs, "err", err)
-	} else {
-		logger.Info("redis", "addrs", addrs, "prefix", cfg.redisPrefix)
+		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "err", err)
 	}
 	hasher, err := newHasher(cfg.bcryptCost)
 	if err != nil {
