@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -322,7 +321,7 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 		info.LastSeen = time.UnixMilli(row.LastSeen).UTC().Truncate(time.Second)
 		info.Expires = row.expiresAt(st.life).UTC().Truncate(time.Second)
 		if info.Current {
-			list = slices.Insert(list, 0, info)
+			list = append([]sessionInfo{info}, list...)
 		} else {
 			list = append(list, info)
 		}
