@@ -326,22 +326,6 @@ func signedIn(w http.ResponseWriter, r *http.Request, store sessionStore) (*sess
 	return s, user, true
 }
 
-// sessionsResponse is the answer of /sessions.
-type sessionsResponse struct {
-	User     string            `json:"user"`
-	Sessions []sessionResponse `json:"sessions"`
-}
-
-// sessionResponse is one session in it.
-type sessionResponse struct {
-	ID        string `json:"id"` // the handle, for /sessions/revoke
-	CreatedAt string `json:"created_at"`
-	LastSeen  string `json:"last_seen"`
-	ExpiresAt string `json:"expires_at"`
-	UserAgent string `json:"user_agent"`
-	Current   bool   `json:"current"`
-}
-
 // handleSessions lists the signed-in user's sessions: when each began, when
 // it was last used, in which browser, and which one is this. Never an id,
 // only a handle: the list is a way to end a session, not to take one over.
@@ -357,18 +341,7 @@ func handleSessions(store sessionStore) http.Handler {
 			return
 		}
 		if wantsJSON(r, false) {
-			resp := sessionsResponse{User: user, Sessions: make([]sessionResponse, 0, len(list))}
-			for _, si := range list {
-				resp.Sessions = append(resp.Sessions, sessionResponse{
-					ID:        si.Handle,
-					CreatedAt: si.Created.UTC().Format(time.RFC3339),
-					LastSeen:  si.LastSeen.UTC().Format(time.RFC3339),
-					ExpiresAt: si.Expires.UTC().Format(time.RFC3339),
-					UserAgent: si.UserAgent,
-					Current:   si.Current,
-				})
-			}
-			writeJSON(w, http.StatusOK, resp)
+			writeJSON(w, http.StatusOK, map[string]any{"user": user, "sessions": list})
 			return
 		}
 		render(w, http.StatusOK, "sessions.html", page{Title: "Your sessions", User: user, Sessions: list})
@@ -460,11 +433,8 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			storeFailed(w, r)
 			return
 		}
-		if err := store.RenewID(r, s); err != nil {
-			storeFailed(w, r)
-			return
-		}
-		if err := s.Save(r, w); err != nil {
+		// This session goes on under a new id, as after a login.
+		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -522,19 +492,15 @@ func handleLogoutAll(store sessionStore) http.Handler {
 				writeError(w, r, http.StatusUnauthorized, "not signed in")
 				return
 			}
-			if err = store.DeleteUserSessions(r.Context(), user, ""); err == nil {
-				s.Options.MaxAge = -1 // this session is gone already; this expires its cookie
-				err = s.Save(r, w)
-			}
+			err = store.DeleteUserSessions(r.Context(), user, "")
 		}
-		// As at logout: whatever the store says, this browser forgets.
-		w.Header().Set("Clear-Site-Data", `"cookies"`)
-		if err != nil {
+		if err != nil { // as at logout: whatever the store says, this browser forgets
+			w.Header().Set("Clear-Site-Data", `"cookies"`)
 			expireCookie(w, r, store)
 			storeFailed(w, r)
 			return
 		}
-		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
+		handleLogout(store).ServeHTTP(w, r) // this session is gone too: a logout's answer
 	})
 }
 

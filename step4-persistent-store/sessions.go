@@ -70,14 +70,15 @@ type sessionStore interface {
 // sessionInfo is what a user may see of one of their sessions: never its id.
 // Handle names the session (to revoke it) and opens nothing: it is the hash
 // the store keys the session by (sessionHandle), and nobody can turn a hash
-// back into the id that a cookie must carry.
+// back into the id that a cookie must carry. /sessions shows it as JSON
+// under these names; the stores give its times in UTC, to the second.
 type sessionInfo struct {
-	Handle    string
-	Created   time.Time
-	LastSeen  time.Time
-	Expires   time.Time
-	UserAgent string
-	Current   bool // the session of the request that asks
+	Handle    string    `json:"id"`
+	Created   time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	Expires   time.Time `json:"expires_at"`
+	UserAgent string    `json:"user_agent"`
+	Current   bool      `json:"current"` // the session of the request that asks
 }
 
 // sessionCookies makes and reads the session cookie: a random id, signed with

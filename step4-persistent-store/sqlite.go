@@ -16,7 +16,13 @@ import (
 )
 
 // migrations are the schema, one file per version: 001_init.sql makes
-// version 1, 002_anonymous_sessions.sql turns version 1 into 2, and so on.
+// version 1 (users, their sessions, and the app's settings),
+// 002_anonymous_sessions.sql turns version 1 into 2 (an index of the
+// anonymous sessions, which the store counts), and so on. A session's row is
+// keyed by the SHA-256 of its id, never the id itself: whoever reads the
+// file cannot sign anybody in with it. Times are Unix milliseconds
+// (INTEGER), so that they compare and sort as numbers; in the sqlite3 shell,
+// datetime(t / 1000, 'unixepoch') shows one.
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -40,10 +46,6 @@ func openDB(ctx context.Context, path string) (*database, error) {
 		// WAL: readers do not wait for the writer, nor the writer for them.
 		// SQLite still lets one connection write at a time.
 		"_journal_mode": {"WAL"},
-		// A commit syncs the -wal file at checkpoints, not every time: a
-		// crash of the process loses nothing committed, a power cut may lose
-		// the last commits but never corrupts the file.
-		"_synchronous": {"NORMAL"},
 		// A connection that finds another one writing waits up to 5 s (in
 		// milliseconds) for its turn instead of failing with "database is
 		// locked".
@@ -57,7 +59,6 @@ func openDB(ctx context.Context, path string) (*database, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", abs, err)
 	}
-	db := &database{DB: pool, path: abs}
 	if err := migrate(ctx, pool, migrations); err != nil {
 		pool.Close()
 		if sqliteErr := (sqlite3.Error{}); errors.As(err, &sqliteErr) && sqliteErr.Code == sqlite3.ErrNotADB {
@@ -65,7 +66,7 @@ func openDB(ctx context.Context, path string) (*database, error) {
 		}
 		return nil, fmt.Errorf("database %s: %w", abs, err)
 	}
-	return db, nil
+	return &database{DB: pool, path: abs}, nil
 }
 
 // dsn is a file: URI for go-sqlite3: the path, escaped (a '?' or '%' in it
@@ -95,23 +96,17 @@ func (db *database) Ping(ctx context.Context) error {
 // new file), and each migration NNN_name.sql takes it from NNN-1 to NNN. A
 // crash halfway leaves the file at its old version, ready to try again.
 func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
-	files, err := fs.Glob(fsys, "migrations/*.sql") // sorted by name
+	files, err := fs.Glob(fsys, "migrations/*.sql") // sorted by name: 001_, 002_...
 	if err != nil {
 		return err
 	}
-	for i, name := range files {
-		if want := fmt.Sprintf("migrations/%03d_", i+1); !strings.HasPrefix(name, want) {
-			return fmt.Errorf("migration %s: want its name to begin with %03d_", name, i+1)
-		}
-	}
-
 	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: no other process migrates meanwhile
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	var version, tables int
+	if err := tx.QueryRowContext(ctx, "SELECT user_version, (SELECT count(*) FROM sqlite_master) FROM pragma_user_version").Scan(&version, &tables); err != nil {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
 	// A file this step cannot use is left as it is, with advice: most often it
@@ -120,17 +115,8 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 	if version > len(files) {
 		return fmt.Errorf("schema version %d is newer than this step knows (%d): the file was made by a later step or a newer build; move it away, or pass -db with another file", version, len(files))
 	}
-	if version == 0 {
-		var tables int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
-			return fmt.Errorf("migrate: read schema: %w", err)
-		}
-		if tables > 0 {
-			return errors.New("a SQLite file that this step did not make (it has tables but no schema version): move it away, or pass -db with another file")
-		}
-	}
-	if version == len(files) {
-		return nil // up to date
+	if version == 0 && tables > 0 {
+		return errors.New("a SQLite file that this step did not make (it has tables but no schema version): move it away, or pass -db with another file")
 	}
 	for _, name := range files[version:] {
 		script, err := fs.ReadFile(fsys, name)
@@ -145,33 +131,31 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(files))); err != nil {
 		return fmt.Errorf("migrate: set schema version: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return tx.Commit()
 }
 
 // setting returns the value kept under name, storing newValue there first
 // when there is none yet (created is then true). Two processes starting at
-// once agree on one value: the first insert wins, the second is ignored.
+// once agree on one value: the first insert wins, and the second's "update"
+// keeps the value there.
 func (db *database) setting(ctx context.Context, name, newValue string) (value string, created bool, err error) {
-	res, err := db.ExecContext(ctx,
-		`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, newValue)
+	err = db.QueryRowContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = value RETURNING value`, name, newValue).Scan(&value)
 	if err != nil {
-		return "", false, fmt.Errorf("store setting %s: %w", name, err)
+		return "", false, fmt.Errorf("setting %s: %w", name, err)
 	}
-	n, _ := res.RowsAffected()
-	if err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&value); err != nil {
-		return "", false, fmt.Errorf("read setting %s: %w", name, err)
-	}
-	return value, n == 1, nil
+	return value, value == newValue, nil
 }
 
 // failed logs a failure of the database, once, where it happens, and returns
 // it with context; the handlers then answer 503 without logging it again.
 // Nothing logged names a session: the queries carry only hashes of ids, and
-// SQLite's messages never repeat the values bound to a query.
+// SQLite's messages never repeat the values bound to a query. No error
+// (nil) is no failure: failed returns nil.
 func failed(ctx context.Context, logger *slog.Logger, what string, err error) error {
+	if err == nil {
+		return nil
+	}
 	if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
 		logger.Error("database: "+what, "err", err)
 	}

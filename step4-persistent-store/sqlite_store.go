@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -40,14 +39,7 @@ type SQLiteStore struct {
 // NewSQLiteStore returns a store in db whose session cookies are cookies,
 // and whose sessions last as life says.
 func NewSQLiteStore(db *database, cookies sessionCookies, life lifetimes, logger *slog.Logger) *SQLiteStore {
-	return &SQLiteStore{
-		db:           db,
-		cookies:      cookies,
-		life:         life,
-		maxAnonymous: defaultMaxAnonymous,
-		now:          time.Now,
-		logger:       logger,
-	}
+	return &SQLiteStore{db: db, cookies: cookies, life: life, maxAnonymous: defaultMaxAnonymous, now: time.Now, logger: logger}
 }
 
 // idHash is the key of a session's row.
@@ -62,6 +54,24 @@ func sessionHandle(id string) string { return hex.EncodeToString(idHash(id)) }
 
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
+
+// sessionRow is the times of a session's row, which Get and UserSessions
+// both read (timeColumns, in this order).
+type sessionRow struct {
+	created, lastSeen int64
+	idle, absolute    int64 // the deadlines the session was issued with
+}
+
+const timeColumns = `created_at, last_seen, idle_expires_at, absolute_expires_at`
+
+// expiresAt is the session's real deadline: the earliest of the deadlines
+// stored with it and of the ones today's -idle-timeout and -max-lifetime
+// give. A restart with shorter timeouts shortens old sessions; a restart
+// with longer ones never lengthens them.
+func (row sessionRow) expiresAt(life lifetimes) time.Time {
+	return time.UnixMilli(min(row.idle, row.absolute,
+		row.lastSeen+life.idleTimeout.Milliseconds(), row.created+life.maxLifetime.Milliseconds()))
+}
 
 // New returns a new, empty session that is not stored yet: Save stores it and
 // gives it its id.
@@ -78,28 +88,23 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 	if !ok {
 		return s, nil
 	}
-	ctx, now, key := r.Context(), st.now(), idHash(id)
-
+	ctx, now := r.Context(), st.now()
 	var (
-		user                              sql.NullString
-		data                              []byte
-		created, lastSeen, idle, absolute int64
+		user sql.NullString
+		data []byte
+		row  sessionRow
 	)
-	err := st.db.QueryRowContext(ctx,
-		`SELECT user, data, created_at, last_seen, idle_expires_at, absolute_expires_at
-		FROM sessions WHERE id_hash = ?`, key).Scan(&user, &data, &created, &lastSeen, &idle, &absolute)
+	err := st.db.QueryRowContext(ctx, `SELECT user, data, `+timeColumns+` FROM sessions WHERE id_hash = ?`,
+		idHash(id)).Scan(&user, &data, &row.created, &row.lastSeen, &row.idle, &row.absolute)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, nil // never issued, deleted or swept: not adopted
 	}
 	if err != nil {
 		return s, failed(ctx, st.logger, "read session", err)
 	}
-	row := sessionRow{created: time.UnixMilli(created), lastSeen: time.UnixMilli(lastSeen),
-		idle: time.UnixMilli(idle), absolute: time.UnixMilli(absolute)}
 	if !now.Before(row.expiresAt(st.life)) {
 		return s, nil // expired rows are swept later, but never served
 	}
-
 	values, err := decodeValues(data)
 	if err != nil {
 		// Not the visitor's fault, and not worth an error page on every
@@ -112,34 +117,16 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 	}
 
 	// HEAD changes nothing, not even the idle deadline.
-	if r.Method != http.MethodHead && now.Sub(row.lastSeen) >= st.life.touchEvery {
-		if err := st.touch(ctx, key, now); err != nil {
+	if r.Method != http.MethodHead && now.UnixMilli()-row.lastSeen >= st.life.touchEvery.Milliseconds() {
+		if err := st.touch(ctx, idHash(id), now); err != nil {
 			return s, err
 		}
-		row.lastSeen, row.idle = now, now.Add(min(st.life.idleTimeout, row.idle.Sub(row.lastSeen)))
+		row.idle = now.UnixMilli() + min(st.life.idleTimeout.Milliseconds(), row.idle-row.lastSeen)
+		row.lastSeen = now.UnixMilli()
 	}
 	s.ID, s.Values, s.IsNew = id, values, false
-	setTimes(s, row.created, row.expiresAt(st.life))
+	setTimes(s, time.UnixMilli(row.created), row.expiresAt(st.life))
 	return s, nil
-}
-
-// sessionRow holds the times of one row.
-type sessionRow struct {
-	created, lastSeen time.Time
-	idle, absolute    time.Time // the deadlines stored with the row
-}
-
-// expiresAt is the earlier of the stored deadlines and of the ones that the
-// current -idle-timeout and -max-lifetime give: after a restart with
-// shorter timeouts, the shorter ones apply to old sessions too.
-func (row sessionRow) expiresAt(life lifetimes) time.Time {
-	end := life.expiresAt(row.created, row.lastSeen)
-	for _, t := range []time.Time{row.idle, row.absolute} {
-		if t.Before(end) {
-			end = t
-		}
-	}
-	return end
 }
 
 // touch pushes the idle deadline out, if the session still exists and has
@@ -152,10 +139,7 @@ func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) err
 		`UPDATE sessions SET last_seen = ?1, idle_expires_at = ?1 + min(?2, idle_expires_at - last_seen)
 		WHERE id_hash = ?3 AND last_seen < ?1 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
 		now.UnixMilli(), st.life.idleTimeout.Milliseconds(), key)
-	if err != nil {
-		return failed(ctx, st.logger, "touch session", err)
-	}
-	return nil
+	return failed(ctx, st.logger, "touch session", err)
 }
 
 // Save stores the session and, for a new one, sets the cookie. A new
@@ -170,15 +154,14 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 		st.cookies.expire(w, s)
 		return nil
 	}
-
 	// The user has a column of its own (for "my sessions" and for "sign out
 	// everywhere"); the other values go in data.
 	user, _ := s.Values[userKey].(string)
+	owner := sql.NullString{String: user, Valid: user != ""}
 	data, err := encodeValues(s.Values)
 	if err != nil {
 		return err
 	}
-	owner := sql.NullString{String: user, Valid: user != ""}
 	now := st.now()
 
 	if s.ID != "" {
@@ -188,35 +171,25 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 		_, err := st.db.ExecContext(ctx,
 			`UPDATE sessions SET user = ?1, data = ?2, last_seen = ?3, idle_expires_at = ?3 + min(?4, idle_expires_at - last_seen)
 			WHERE id_hash = ?5 AND idle_expires_at > ?3 AND absolute_expires_at > ?3`,
-			owner, string(data), now.UnixMilli(), st.life.idleTimeout.Milliseconds(), idHash(s.ID))
-		if err != nil {
-			return failed(ctx, st.logger, "update session", err)
-		}
-		return nil
+			owner, data, now.UnixMilli(), st.life.idleTimeout.Milliseconds(), idHash(s.ID))
+		return failed(ctx, st.logger, "update session", err)
 	}
 
 	id := rand.Text() // 26 base32 characters: 128 bits from crypto/rand
-	agent := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
-	if len(agent) > maxUserAgent {
-		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
-	}
+	agent := strings.ToValidUTF8(r.UserAgent()[:min(len(r.UserAgent()), maxUserAgent)], "\uFFFD")
 	// The bound and the insert are one statement, so that two visitors
 	// cannot both take the last place. The count reads only the index of
 	// anonymous sessions (migrations/002_anonymous_sessions.sql).
 	res, err := st.db.ExecContext(ctx,
-		`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent)
+		`INSERT INTO sessions (id_hash, user, data, `+timeColumns+`, user_agent)
 		SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7
 		WHERE ?2 IS NOT NULL OR (SELECT count(*) FROM sessions WHERE user IS NULL) < ?8`,
-		idHash(id), owner, string(data), now.UnixMilli(),
+		idHash(id), owner, data, now.UnixMilli(),
 		now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli(), agent, st.maxAnonymous)
 	if err != nil {
 		return failed(ctx, st.logger, "insert session", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return failed(ctx, st.logger, "insert session", err)
-	}
-	if n == 0 {
+	if n, _ := res.RowsAffected(); n == 0 { // go-sqlite3's RowsAffected never fails
 		return nil // an anonymous session past the bound: not stored, no cookie
 	}
 	// The cookie only once the row is there: a failed insert sets no cookie.
@@ -239,49 +212,39 @@ func (st *SQLiteStore) RenewID(r *http.Request, s *sessions.Session) error {
 
 func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 	if id == "" {
-		return nil
+		return nil // never stored: nothing to delete, and nothing that can fail
 	}
-	if _, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash(id)); err != nil {
-		return failed(ctx, st.logger, "delete session", err)
-	}
-	return nil
+	_, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash(id))
+	return failed(ctx, st.logger, "delete session", err)
 }
 
 // UserSessions lists the live sessions of user, the current one (currentID's)
-// first, then the most recently used.
+// first, then the most recently used. Times are in UTC, to the second, as
+// /sessions shows them.
 func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
-	now := st.now()
 	rows, err := st.db.QueryContext(ctx,
-		`SELECT id_hash, id_hash = ?3, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent
-		FROM sessions WHERE user = ?1 AND idle_expires_at > ?2 AND absolute_expires_at > ?2
-		ORDER BY id_hash = ?3 DESC, last_seen DESC, created_at DESC`, user, now.UnixMilli(), idHash(currentID))
+		`SELECT lower(hex(id_hash)), id_hash = ?2, user_agent, `+timeColumns+` FROM sessions
+		WHERE user = ?1 ORDER BY id_hash = ?2 DESC, last_seen DESC, created_at DESC`, user, idHash(currentID))
 	if err != nil {
 		return nil, failed(ctx, st.logger, "list sessions", err)
 	}
 	defer rows.Close()
-	var list []sessionInfo
+	now, list := st.now(), []sessionInfo{}
 	for rows.Next() {
 		var (
-			key                               []byte
-			current                           bool
-			created, lastSeen, idle, absolute int64
-			agent                             string
+			info sessionInfo
+			row  sessionRow
 		)
-		if err := rows.Scan(&key, &current, &created, &lastSeen, &idle, &absolute, &agent); err != nil {
+		if err := rows.Scan(&info.Handle, &info.Current, &info.UserAgent, &row.created, &row.lastSeen, &row.idle, &row.absolute); err != nil {
 			return nil, failed(ctx, st.logger, "list sessions", err)
 		}
-		row := sessionRow{created: time.UnixMilli(created), lastSeen: time.UnixMilli(lastSeen),
-			idle: time.UnixMilli(idle), absolute: time.UnixMilli(absolute)}
-		if expires := row.expiresAt(st.life); now.Before(expires) {
-			list = append(list, sessionInfo{
-				Handle:    hex.EncodeToString(key),
-				Created:   row.created,
-				LastSeen:  row.lastSeen,
-				Expires:   expires,
-				UserAgent: agent,
-				Current:   current && currentID != "",
-			})
+		if !now.Before(row.expiresAt(st.life)) {
+			continue // expired: the sweeper deletes it
 		}
+		info.Created = time.UnixMilli(row.created).UTC().Truncate(time.Second)
+		info.LastSeen = time.UnixMilli(row.lastSeen).UTC().Truncate(time.Second)
+		info.Expires = row.expiresAt(st.life).UTC().Truncate(time.Second)
+		list = append(list, info)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, failed(ctx, st.logger, "list sessions", err)
@@ -292,34 +255,20 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 // DeleteUserSession deletes the session of user whose handle is handle, in
 // one statement that checks whose it is.
 func (st *SQLiteStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
-	key, err := hex.DecodeString(handle)
-	if err != nil || len(key) != sha256.Size {
-		return false, nil // not a handle: no session has it
-	}
-	res, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ? AND user = ?`, key, user)
+	// unhex of what is not hex is NULL, which no row has.
+	res, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = unhex(?) AND user = ?`, handle, user)
 	if err != nil {
 		return false, failed(ctx, st.logger, "delete a session of the user", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, failed(ctx, st.logger, "delete a session of the user", err)
-	}
+	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
 
 // DeleteUserSessions deletes every session of user except the one whose id is
-// exceptID ("" deletes them all).
+// exceptID ("" is no session's id: then it deletes them all).
 func (st *SQLiteStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
-	var err error
-	if exceptID == "" {
-		_, err = st.db.ExecContext(ctx, `DELETE FROM sessions WHERE user = ?`, user)
-	} else {
-		_, err = st.db.ExecContext(ctx, `DELETE FROM sessions WHERE user = ? AND id_hash <> ?`, user, idHash(exceptID))
-	}
-	if err != nil {
-		return failed(ctx, st.logger, "delete the user's sessions", err)
-	}
-	return nil
+	_, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE user = ? AND id_hash <> ?`, user, idHash(exceptID))
+	return failed(ctx, st.logger, "delete the user's sessions", err)
 }
 
 // ChangePassword: see sessionStore. Users and sessions share the database,
@@ -334,43 +283,25 @@ func (st *SQLiteStore) ChangePassword(ctx context.Context, user string, oldHash,
 	if err != nil {
 		return failed(ctx, st.logger, "change password", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return cmp.Or(err, errPasswordChanged)
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errPasswordChanged
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user = ? AND id_hash <> ?`, user, idHash(keepID)); err != nil {
 		return failed(ctx, st.logger, "change password", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return failed(ctx, st.logger, "change password", err)
-	}
-	return nil
+	return failed(ctx, st.logger, "change password", tx.Commit())
 }
-
-// sweepBatch bounds one DELETE of the sweeper, so that it never holds the
-// write lock for long while requests wait for it.
-const sweepBatch = 500
 
 // Sweep deletes the sessions whose stored deadlines have passed by now. Get
 // never serves them anyway; sweeping gives the space back.
 func (st *SQLiteStore) Sweep(ctx context.Context, now time.Time) (int, error) {
-	total := 0
-	for {
-		res, err := st.db.ExecContext(ctx,
-			`DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions
-				WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1 LIMIT ?2)`,
-			now.UnixMilli(), sweepBatch)
-		if err != nil {
-			return total, failed(ctx, st.logger, "sweep sessions", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, failed(ctx, st.logger, "sweep sessions", err)
-		}
-		total += int(n)
-		if n < sweepBatch {
-			return total, nil
-		}
+	res, err := st.db.ExecContext(ctx,
+		`DELETE FROM sessions WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1`, now.UnixMilli())
+	if err != nil {
+		return 0, failed(ctx, st.logger, "sweep sessions", err)
 	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // RunSweeper sweeps every interval until ctx is done.

@@ -55,9 +55,7 @@ func (u *sqliteUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 	if err != nil {
 		return failed(ctx, u.logger, "create user", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return failed(ctx, u.logger, "create user", err)
-	} else if n == 0 {
+	if n, _ := res.RowsAffected(); n == 0 { // go-sqlite3's RowsAffected never fails
 		return errUserExists // the name was there already
 	}
 	return nil
@@ -87,9 +85,7 @@ func (u *sqliteUsers) SetPassword(ctx context.Context, name string, oldHash, new
 	if err != nil {
 		return failed(ctx, u.logger, "set password", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return failed(ctx, u.logger, "set password", err)
-	} else if n == 0 {
+	if n, _ := res.RowsAffected(); n == 0 {
 		return errPasswordChanged
 	}
 	return nil
