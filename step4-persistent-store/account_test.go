@@ -418,7 +418,7 @@ func TestLoginRacingPasswordChangeGetsNoSession(t *testing.T) {
 	signUpUsers(t, ts)
 	owner := signInFrom(t, ts, "alice", "wonderland", "Owner")
 
-	thief := newClient(t, ts)
+	thief := newClient(t, ts).from("203.0.113.9") // another address: another lane to hash
 	pause.armed.Store(true)
 	done := make(chan response, 1)
 	go func() { done <- thief.login("alice", "wonderland") }()
@@ -449,7 +449,7 @@ func TestConcurrentRehashingLoginsBothSignIn(t *testing.T) {
 	must0(t, newSQLiteUsers(openTestDB(t, path), slog.New(slog.DiscardHandler)).CreateUser(t.Context(), "alice",
 		must(bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost))))
 
-	slow := newClient(t, ts)
+	slow := newClient(t, ts).from("203.0.113.9") // another address: another lane to hash
 	pause.armed.Store(true)
 	done := make(chan response, 1)
 	go func() { done <- slow.login("alice", "wonderland") }()
@@ -509,7 +509,7 @@ func TestConcurrentPasswordChangesOneWins(t *testing.T) {
 
 	pause.armed.Store(true)
 	done := make(chan response, 1)
-	go func() { done <- a.changePassword("wonderland", "from-a-to-z") }()
+	go func() { done <- a.from("203.0.113.9").changePassword("wonderland", "from-a-to-z") }() // another lane
 	within(t, pause.reached, "A's change to check the password")
 	wantStatus(t, b.changePassword("wonderland", "from-b-to-y"), http.StatusOK)
 	close(pause.release)

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -41,14 +40,15 @@ const (
 //   - After maxSignups signups from one address, that address gets 429:
 //     each costs a hash, and 409 tells whether a name is taken.
 //
-// An attempt that has started but not ended counts as a failure to come,
-// so that a hundred guesses sent at once cannot all pass the check before
-// the first one fails: those that could go over the limit are told to try
-// again shortly (503), not that they failed. A password that was never
-// checked (the server was busy, or the client left) counts for nothing.
+// The handlers check and count inside the address's turn to hash (see
+// hasher.turn), where its requests come one at a time: a hundred guesses
+// sent at once are checked one after the other, and the sixth failure for
+// a pair is never checked. A password that was never checked (the server
+// was busy, or the client left) counts for nothing.
 //
 // None of them stops someone with many addresses: that is what slow hashes
-// and good passwords are for.
+// and good passwords are for. The methods return errors for a throttle
+// kept in a database; this one, in memory, never fails.
 type throttle struct {
 	trustProxy   bool
 	failures     *limiter // failed logins per username and address
@@ -65,7 +65,37 @@ func newThrottle(trustProxy bool) *throttle {
 	}
 }
 
-// limiter counts failures per key in a fixed window: at most limit of them
+// loginRetryAfter says how long logins for username from addr must wait:
+// 0 while both the pair and the address have allowance left.
+func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error) {
+	return max(t.failures.retryAfter(hashKey(username, addr)), t.addrFailures.retryAfter(hashKey(addr))), nil
+}
+
+// loginChecked counts a checked login: a failure for the pair and for the
+// address, or a success, which forgets the pair's failures but not the
+// address's (or signing in to one's own account between guesses would).
+func (t *throttle) loginChecked(username, addr string, ok bool) error {
+	if ok {
+		t.failures.reset(hashKey(username, addr))
+		return nil
+	}
+	t.failures.add(hashKey(username, addr))
+	t.addrFailures.add(hashKey(addr))
+	return nil
+}
+
+// signupRetryAfter says how long signups from addr must wait.
+func (t *throttle) signupRetryAfter(addr string) (time.Duration, error) {
+	return t.signups.retryAfter(hashKey(addr)), nil
+}
+
+// signupCounted counts a signup from addr.
+func (t *throttle) signupCounted(addr string) error {
+	t.signups.add(hashKey(addr))
+	return nil
+}
+
+// limiter counts attempts per key in a fixed window: at most limit of them
 // within window of the first. The whole allowance comes back when the
 // window ends. (Across a window's edge, up to twice the limit can pass:
 // enough to stop guessing, and far simpler than a sliding window.)
@@ -74,125 +104,65 @@ type limiter struct {
 	window time.Duration
 	now    func() time.Time // a test's clock
 
-	mu   sync.Mutex
-	keys map[string]*window
+	mu     sync.Mutex
+	counts map[string]count
 }
 
-// window is what a limiter knows of one key.
-type window struct {
-	failures int
-	ends     time.Time // when failures are forgotten
-	inFlight int       // attempts begun, not ended
+// count is a key's attempts in its window.
+type count struct {
+	n    int
+	ends time.Time
 }
 
-// errLimited: the key has used its allowance (429, Retry-After).
-var errLimited = errors.New("too many attempts")
-
-func newLimiter(limit int, d time.Duration) *limiter {
-	return &limiter{limit: limit, window: d, now: time.Now, keys: make(map[string]*window)}
+func newLimiter(limit int, window time.Duration) *limiter {
+	return &limiter{limit: limit, window: window, now: time.Now, counts: make(map[string]count)}
 }
 
-// begin starts an attempt for key. It fails with errLimited and the time
-// left in the window once the allowance is used, and with errBusy while
-// the attempts in flight could use it. Every attempt begun must end.
-func (l *limiter) begin(key string) (retryAfter time.Duration, err error) {
+// retryAfter is 0 while key has allowance left, else the time until its
+// window ends.
+func (l *limiter) retryAfter(key string) time.Duration {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w := l.keys[key]
-	if w == nil {
-		if len(l.keys) >= maxKeys && !l.sweep(now) {
-			return l.window, errLimited // full of live windows: refuse rather than forget one
-		}
-		w = &window{}
-		l.keys[key] = w
+	c, ok := l.counts[key]
+	if !ok && len(l.counts) >= maxKeys && !l.sweep(now) {
+		return l.window // full of live windows: refuse rather than forget one
 	}
-	if !now.Before(w.ends) {
-		w.failures = 0
+	if c.n < l.limit || !now.Before(c.ends) {
+		return 0
 	}
-	switch {
-	case w.failures >= l.limit:
-		return w.ends.Sub(now), errLimited
-	case w.failures+w.inFlight >= l.limit:
-		return time.Second, errBusy
-	}
-	w.inFlight++
-	return 0, nil
+	return c.ends.Sub(now)
 }
 
-// end ends an attempt for key; one that counts (a failure) uses one of the
-// key's allowance.
-func (l *limiter) end(key string, counts bool) {
+// add counts an attempt for key.
+func (l *limiter) add(key string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w := l.keys[key]
-	w.inFlight--
-	if counts {
-		if w.failures == 0 || !now.Before(w.ends) {
-			w.failures, w.ends = 0, now.Add(l.window) // the window starts at the first failure
-		}
-		w.failures++
+	c := l.counts[key]
+	if !now.Before(c.ends) {
+		c = count{ends: now.Add(l.window)} // the window opens at the first attempt
 	}
-	if w.inFlight == 0 && (w.failures == 0 || !now.Before(w.ends)) {
-		delete(l.keys, key)
-	}
+	c.n++
+	l.counts[key] = c
 }
 
-// forget ends an attempt for key, and every failure before it.
-func (l *limiter) forget(key string) {
+// reset forgets key's attempts.
+func (l *limiter) reset(key string) {
 	l.mu.Lock()
-	l.keys[key].failures = 0
-	l.mu.Unlock()
-	l.end(key, false)
+	defer l.mu.Unlock()
+	delete(l.counts, key)
 }
 
 // sweep drops the windows that have ended, and says whether that made
 // room. l.mu is held.
 func (l *limiter) sweep(now time.Time) bool {
-	for key, w := range l.keys {
-		if w.inFlight == 0 && !now.Before(w.ends) {
-			delete(l.keys, key)
+	for key, c := range l.counts {
+		if !now.Before(c.ends) {
+			delete(l.counts, key)
 		}
 	}
-	return len(l.keys) < maxKeys
-}
-
-// attempt is one login attempt's keys in the throttle.
-type attempt struct{ pair, addr string }
-
-// begin starts a login attempt for username from the request's address
-// (see limiter.begin).
-func (t *throttle) begin(r *http.Request, username string) (a attempt, retryAfter time.Duration, err error) {
-	addr := clientAddr(r, t.trustProxy)
-	a = attempt{pair: hashKey(username, addr), addr: hashKey(addr)}
-	if retryAfter, err = t.addrFailures.begin(a.addr); err != nil {
-		return a, retryAfter, err
-	}
-	if retryAfter, err = t.failures.begin(a.pair); err != nil {
-		t.addrFailures.end(a.addr, false)
-	}
-	return a, retryAfter, err
-}
-
-// outcome is how a login attempt ended.
-type outcome int
-
-const (
-	attemptFailed    outcome = iota // a wrong password: it counts
-	attemptSucceeded                // the pair's failures are forgotten, not the address's
-	attemptUnchecked                // the password was never checked: it counts for nothing
-)
-
-// end ends a login attempt. A success does not forget the address's
-// failures, or signing in to one's own account between guesses would.
-func (t *throttle) end(a attempt, o outcome) {
-	if o == attemptSucceeded {
-		t.failures.forget(a.pair)
-	} else {
-		t.failures.end(a.pair, o == attemptFailed)
-	}
-	t.addrFailures.end(a.addr, o == attemptFailed)
+	return len(l.counts) < maxKeys
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.

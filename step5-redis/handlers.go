@@ -100,50 +100,60 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 	})
 }
 
+func loginFailure(w http.ResponseWriter, r *http.Request) {
+	if wantsJSON(r, apiByDefault(r)) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": loginFailed})
+		return
+	}
+	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
+}
+
 // checkPassword checks username's password, as login and password change
-// do: throttled, one bcrypt comparison whether the user exists or not, and
-// a new hash when the cost has changed. It returns the user, or answers
-// itself (wrong answers the wrong password) and returns ok == false.
+// do: in the client address's turn to hash, throttled, one bcrypt
+// comparison whether the user exists or not, and a new hash when the cost
+// has changed. It returns the user, or answers itself (wrong answers the
+// wrong password) and returns ok == false.
 func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hasher *hasher, throttle *throttle,
 	username, password string, wrong func(http.ResponseWriter, *http.Request)) (u user, ok bool) {
-	a, retryAfter, err := throttle.begin(r, username)
+	addr := clientAddr(r, throttle.trustProxy)
+	done, err := hasher.turn(r.Context(), addr)
 	if err != nil {
+		hashingFailed(w, r)
+		return u, false
+	}
+	defer done()
+	if retryAfter, err := throttle.loginRetryAfter(username, addr); err != nil || retryAfter > 0 {
 		throttled(w, r, retryAfter, err, "too many failed logins, please try again later")
 		return u, false
 	}
 	u, err = users.FindUser(r.Context(), username)
 	if err != nil && !errors.Is(err, errNoUser) {
-		throttle.end(a, attemptUnchecked)
 		usersFailed(w, r)
 		return u, false
 	}
-	addr := clientAddr(r, throttle.trustProxy)
-	match, err := hasher.Compare(r.Context(), addr, u.Hash, password) // u.Hash is nil for no user
-	switch {
-	case err != nil:
-		throttle.end(a, attemptUnchecked)
-		hashingFailed(w, r)
+	match := hasher.Compare(u.Hash, password) // u.Hash is nil for no user
+	if err := throttle.loginChecked(username, addr, match); err != nil {
+		storeFailed(w, r)
 		return u, false
-	case !match:
-		throttle.end(a, attemptFailed)
+	}
+	if !match {
 		wrong(w, r)
 		return u, false
 	}
-	throttle.end(a, attemptSucceeded)
-	u.Hash = rehash(r.Context(), users, hasher, addr, username, u.Hash, password)
+	u.Hash = rehash(r.Context(), users, hasher, username, u.Hash, password)
 	return u, true
 }
 
 // rehash gives a user whose hash has another cost than -bcrypt-cost (which
 // was raised, say, since they signed up) a new hash at that cost, made from
-// the password the login has just checked, and returns the hash now stored.
-// It never fails a login: when hashing or storing fails, the old hash stays,
-// and the next login tries again.
-func rehash(ctx context.Context, users userStore, hasher *hasher, addr, username string, old []byte, password string) []byte {
+// the password the login has just checked, in the same turn, and returns
+// the hash now stored. It never fails a login: when hashing or storing
+// fails, the old hash stays, and the next login tries again.
+func rehash(ctx context.Context, users userStore, hasher *hasher, username string, old []byte, password string) []byte {
 	if cost, err := bcrypt.Cost(old); err != nil || cost == hasher.cost {
 		return old
 	}
-	hash, err := hasher.Hash(ctx, addr, password)
+	hash, err := hasher.Hash(password)
 	if err != nil {
 		return old
 	}
@@ -151,10 +161,8 @@ func rehash(ctx context.Context, users userStore, hasher *hasher, addr, username
 	if err := users.SetPassword(ctx, username, old, hash); err != nil {
 		// Another login may have rehashed first: a stored hash that takes
 		// this password is no password change, and is the one now stored.
-		if u, err := users.FindUser(ctx, username); err == nil {
-			if match, err := hasher.Compare(ctx, addr, u.Hash, password); err == nil && match {
-				return u.Hash
-			}
+		if u, err := users.FindUser(ctx, username); err == nil && hasher.Compare(u.Hash, password) {
+			return u.Hash
 		}
 		return old
 	}
@@ -181,22 +189,10 @@ func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username
 	return s, s.Save(r, w)
 }
 
-func loginFailure(w http.ResponseWriter, r *http.Request) {
-	if wantsJSON(r, apiByDefault(r)) {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": loginFailed})
-		return
-	}
-	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
-}
-
-// throttled answers 429 once a limit is reached, and 503 while attempts
-// in flight could reach it (errBusy), or when Redis fails: try again shortly.
+// throttled answers 429 once a limit is reached, or 503 when the throttle
+// cannot tell (err: one kept in a database can fail).
 func throttled(w http.ResponseWriter, r *http.Request, retryAfter time.Duration, err error, msg string) {
-	switch {
-	case errors.Is(err, errBusy):
-		hashingFailed(w, r)
-		return
-	case !errors.Is(err, errLimited):
+	if err != nil {
 		storeFailed(w, r)
 		return
 	}
@@ -243,14 +239,22 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		addr := clientAddr(r, throttle.trustProxy)
-		if retryAfter, err := throttle.signups.begin(r.Context(), hashKey(addr)); err != nil {
+		done, err := hasher.turn(r.Context(), addr)
+		if err != nil {
+			hashingFailed(w, r)
+			return
+		}
+		defer done()
+		if retryAfter, err := throttle.signupRetryAfter(addr); err != nil || retryAfter > 0 {
 			throttled(w, r, retryAfter, err, "too many sign-ups from this address, please try again later")
 			return
 		}
-		hash, err := hasher.Hash(r.Context(), addr, creds.Password)
-		throttle.signups.end(hashKey(addr), err == nil) // a signup counts once hashed
+		hash, err := hasher.Hash(creds.Password)
+		if err == nil {
+			err = throttle.signupCounted(addr) // a signup counts once hashed
+		}
 		if err != nil {
-			hashingFailed(w, r)
+			storeFailed(w, r)
 			return
 		}
 		if err := users.CreateUser(r.Context(), username, hash); err != nil {
@@ -422,7 +426,13 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if !ok {
 			return
 		}
-		hash, err := hasher.Hash(r.Context(), clientAddr(r, throttle.trustProxy), change.New)
+		done, err := hasher.turn(r.Context(), clientAddr(r, throttle.trustProxy))
+		if err != nil {
+			hashingFailed(w, r)
+			return
+		}
+		defer done()
+		hash, err := hasher.Hash(change.New)
 		if err != nil {
 			hashingFailed(w, r)
 			return
@@ -586,8 +596,8 @@ func usersFailed(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, http.StatusServiceUnavailable, "accounts are temporarily unavailable, please try again shortly")
 }
 
-// hashingFailed answers 503 to a request that found the hashing queue full,
-// or gave up waiting for its turn to run bcrypt.
+// hashingFailed answers 503 to a request that found no turn to hash within
+// maxWait.
 func hashingFailed(w http.ResponseWriter, r *http.Request) {
 	setRetryAfter(w, time.Second)
 	writeError(w, r, http.StatusServiceUnavailable, "the server is busy, please try again shortly")

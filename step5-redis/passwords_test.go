@@ -3,27 +3,25 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/semaphore"
 )
 
 func TestHasher(t *testing.T) {
 	h := must(newHasher(bcrypt.MinCost))
-	ctx := t.Context()
 	password := strings.Repeat("p", 72)
-	hash := must(h.Hash(ctx, "192.0.2.1", password))
+	hash := must(h.Hash(password))
 	if strings.Contains(string(hash), password) {
 		t.Fatal("the hash holds the password")
 	}
@@ -40,11 +38,11 @@ func TestHasher(t *testing.T) {
 		{"no such user", nil, password, false},
 		{"a password over 72 bytes and no user", nil, password + "p", false},
 	} {
-		if got := must(h.Compare(ctx, "192.0.2.1", tc.hash, tc.password)); got != tc.want {
+		if got := h.Compare(tc.hash, tc.password); got != tc.want {
 			t.Errorf("%s: Compare = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if _, err := h.Hash(ctx, "192.0.2.1", password+"p"); err == nil {
+	if _, err := h.Hash(password + "p"); err == nil {
 		t.Error("Hash accepted a password over 72 bytes")
 	}
 }
@@ -69,129 +67,116 @@ func TestBcryptCostFlag(t *testing.T) {
 	}
 }
 
-// holdHashing makes every request that gets a hashing slot wait there
-// until the returned function is called, and sends its address on
-// admitted: a test sees who hashes, and in which order.
-func holdHashing(h *hasher) (admitted chan string, release func()) {
-	admitted = make(chan string, 1000)
-	gate := make(chan struct{})
+// holdTurns makes every request that gets a turn to hash wait there until
+// the test sends on next (or closes it), and sends its address on turns:
+// a test sees who hashes, and in which order.
+func holdTurns(h *hasher) (turns chan string, next chan struct{}) {
+	turns, next = make(chan string, 100), make(chan struct{})
 	h.beforeHash = func(ctx context.Context, addr string) {
-		admitted <- addr
-		<-gate
+		turns <- addr
+		<-next
 	}
-	return admitted, sync.OnceFunc(func() { close(gate) })
+	return turns, next
 }
 
-// compareFrom runs a Compare from addr in the background; its error comes
-// on the channel.
-func compareFrom(ctx context.Context, h *hasher, addr string) chan error {
+// turnFrom asks for a turn from addr in the background, and ends it at
+// once; the answer comes on the channel.
+func turnFrom(ctx context.Context, h *hasher, addr string) chan error {
 	errc := make(chan error, 1)
-	go func() { _, err := h.Compare(ctx, addr, nil, "password"); errc <- err }()
+	go func() {
+		done, err := h.turn(ctx, addr)
+		if err == nil {
+			done()
+		}
+		errc <- err
+	}()
 	return errc
 }
 
-// Hashing is admitted by time, fairly per address: at most GOMAXPROCS
-// hashes run at once; any number of requests may wait for a turn, but
-// none longer than the hasher's wait (then errBusy); one address holds at
-// most as many places, waiting or hashing, as there are slots; and a
-// request whose client has gone gives up at once.
+// Hashing is admitted by time, one request at a time per address: at most
+// as many hashes run at once as there are cores; a request waits maxWait
+// at most (the clock is synctest's), then gets errBusy; one whose client
+// has gone gives up at once; and no lane outlives its requests.
 func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
-	if procs := runtime.GOMAXPROCS(0); h.slots != procs || h.wait != maxWait {
-		t.Fatalf("%d slots and a wait of %v, want GOMAXPROCS (%d) and %v", h.slots, h.wait, procs, maxWait)
-	}
-	h.slots = 2        // whatever the machine
-	h.wait = time.Hour // no deadline, until the test sets one
-	admitted, release := holdHashing(h)
-	defer release()
-	waiting := func() int {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return len(h.waiting)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := must(newHasher(bcrypt.MinCost))
+		h.cores = semaphore.NewWeighted(2) // whatever the machine
+		turns, next := holdTurns(h)
 
-	// Two hash for 192.0.2.1, then its third is turned away at once.
-	all := []chan error{compareFrom(t.Context(), h, "192.0.2.1"), compareFrom(t.Context(), h, "192.0.2.1")}
-	<-admitted
-	<-admitted
-	if err := <-compareFrom(t.Context(), h, "192.0.2.1"); !errors.Is(err, errBusy) {
-		t.Fatalf("a third request from an address with two places: %v, want errBusy at once", err)
-	}
-	// A hundred other addresses wait: not counted, not refused.
-	for i := range 100 {
-		all = append(all, compareFrom(t.Context(), h, fmt.Sprintf("198.51.100.%d", i)))
-	}
-	waitUntil(t, "100 requests wait", func() bool { return waiting() == 100 })
-	// One whose client leaves gives up, and frees its place in the line.
-	ctx, cancel := context.WithCancel(t.Context())
-	gone := compareFrom(ctx, h, "203.0.113.9")
-	waitUntil(t, "one more waits", func() bool { return waiting() == 101 })
-	cancel()
-	if err := <-gone; !errors.Is(err, context.Canceled) {
-		t.Errorf("a cancelled request: %v, want context.Canceled", err)
-	}
-	if n := waiting(); n != 100 {
-		t.Errorf("%d requests wait after one gave up, want 100", n)
-	}
-	release()
-	for _, errc := range all {
-		if err := <-errc; err != nil {
-			t.Errorf("a request that waited for its turn: %v", err)
+		// Three requests from one address: the first hashes, the others wait.
+		from1 := []chan error{turnFrom(t.Context(), h, "192.0.2.1")}
+		synctest.Wait()
+		from1 = append(from1, turnFrom(t.Context(), h, "192.0.2.1"), turnFrom(t.Context(), h, "192.0.2.1"))
+		synctest.Wait()
+		if n := len(turns); n != 1 {
+			t.Errorf("%d requests from one address hash at once, want 1", n)
 		}
-	}
-	h.mu.Lock()
-	if len(h.places) != 0 || h.hashing != 0 {
-		t.Errorf("places %v and %d hashing after every request ended", h.places, h.hashing)
-	}
-	// With every slot taken, a request waits h.wait, then gets errBusy.
-	h.wait, h.hashing = 50*time.Millisecond, h.slots
-	h.mu.Unlock()
-	if err := <-compareFrom(t.Context(), h, "192.0.2.1"); !errors.Is(err, errBusy) {
-		t.Errorf("a request that found no turn within its wait: %v, want errBusy", err)
-	}
+		// Another address takes the second core; a third waits maxWait.
+		from2 := turnFrom(t.Context(), h, "192.0.2.2")
+		synctest.Wait()
+		start := time.Now()
+		if err := <-turnFrom(t.Context(), h, "192.0.2.3"); !errors.Is(err, errBusy) || time.Since(start) != maxWait {
+			t.Errorf("with every core taken: %v after %v, want errBusy after maxWait (%v)", err, time.Since(start), maxWait)
+		}
+		// A request whose client has gone gives up, waiting or not.
+		ctx, cancel := context.WithCancel(t.Context())
+		gone := turnFrom(ctx, h, "192.0.2.4")
+		synctest.Wait()
+		cancel()
+		if err := <-gone; !errors.Is(err, context.Canceled) {
+			t.Errorf("a request whose client left while it waited: %v, want context.Canceled", err)
+		}
+		close(next)
+		if err := <-turnFrom(ctx, h, "192.0.2.5"); !errors.Is(err, context.Canceled) {
+			t.Errorf("a request whose client had left, with cores free: %v, want context.Canceled", err)
+		}
+		// The first of 192.0.2.1's and 192.0.2.2's hashed, and ended; the
+		// other two from 192.0.2.1 waited maxWait in its lane, behind it.
+		for i, want := range []error{nil, errBusy, errBusy, nil} {
+			if err := <-append(from1, from2)[i]; !errors.Is(err, want) {
+				t.Errorf("request %d: %v, want %v", i+1, err, want)
+			}
+		}
+		if len(h.lanes) != 0 {
+			t.Errorf("%d lanes left after every request ended", len(h.lanes))
+		}
+	})
 }
 
-// While three addresses flood logins, each keeping all its places full, a
-// newcomer from a fourth address gets the next free turn.
+// While three addresses flood, each with many requests waiting, a
+// newcomer from a fourth address waits only behind the requests that were
+// hashing when it came, and one request of each flooder: the turn after
+// those is its own.
 func TestNewcomerIsServedDuringAFlood(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
-	h.slots = 2
-	h.wait = time.Hour
-	order := make(chan string, 100)
-	turn := make(chan struct{})
-	h.beforeHash = func(ctx context.Context, addr string) {
-		order <- addr
-		<-turn
-	}
-	flooders := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}
-	places := func(addrs ...string) (n int) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for _, a := range addrs {
-			n += h.places[a]
+	synctest.Test(t, func(t *testing.T) {
+		h := must(newHasher(bcrypt.MinCost))
+		h.cores = semaphore.NewWeighted(2)
+		turns, next := holdTurns(h)
+		flooders := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}
+		for range 4 {
+			for _, flooder := range flooders {
+				turnFrom(t.Context(), h, flooder)
+			}
 		}
-		return n
-	}
-	var all []chan error
-	for _, flooder := range flooders {
-		all = append(all, compareFrom(t.Context(), h, flooder), compareFrom(t.Context(), h, flooder))
-	}
-	waitUntil(t, "the flood holds every place", func() bool { return places(flooders...) == 6 })
-	all = append(all, compareFrom(t.Context(), h, "198.51.100.7"))
-	waitUntil(t, "the newcomer waits", func() bool { return places("198.51.100.7") == 1 })
-	for range 2 { // the two that were hashing when the newcomer came
-		if addr := <-order; addr == "198.51.100.7" {
-			t.Fatal("the newcomer hashed ahead of the two that were hashing when it came")
+		synctest.Wait()
+		newcomer := turnFrom(t.Context(), h, "198.51.100.7")
+		synctest.Wait()
+		// Two flooders hash; the third waits for a core, ahead of the
+		// newcomer; every other flood request waits in its own lane. Two
+		// turns end, one after the other: the second goes to the newcomer.
+		for i := range 4 {
+			if i >= 2 {
+				next <- struct{}{} // a turn ends
+			}
+			if addr := <-turns; (i < 3) != slices.Contains(flooders, addr) {
+				t.Errorf("turn %d went to %s", i+1, addr)
+			}
 		}
-	}
-	turn <- struct{}{} // one of them ends: one turn comes free, and no other
-	if addr := <-order; addr != "198.51.100.7" {
-		t.Errorf("the next free turn went to %s, want the newcomer, 198.51.100.7", addr)
-	}
-	close(turn)
-	for _, errc := range all {
-		<-errc // each ends, whatever its answer
-	}
+		close(next)
+		if err := <-newcomer; err != nil {
+			t.Errorf("the newcomer: %v", err)
+		}
+	})
 }
 
 // waitUntil polls cond until it holds, for 10 seconds at most.
@@ -225,37 +210,35 @@ func serveWith(t *testing.T, h *hasher, th *throttle) (ts *testServer, path stri
 	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}, path
 }
 
-// Logins that were never checked are no failures. Ten logins at once with
-// the right password from one address, while hashing is held: two hash,
-// the rest are answered 503 with Retry-After at once, never 401 or 429.
-// Then alice signs in, and five wrong passwords (exactly) are still allowed
-// from that address: the busy answers counted for nothing.
+// Logins that were never checked are no failures. While alice's login
+// holds its address's turn to hash, three wrong passwords from the same
+// address wait maxWait in its lane, and get 503 with Retry-After, never
+// 401 or 429. Then five wrong passwords (exactly) are still allowed from
+// that address: the busy answers counted for nothing.
 func TestBusyIsNotAFailure(t *testing.T) {
 	h := must(newHasher(bcrypt.MinCost))
-	h.slots = 2
 	ts, _ := serveWith(t, h, nil)
 	signUpUsers(t, ts)
-	admitted, release := holdHashing(h)
+	turns, next := holdTurns(h)
 
-	answers := make(chan response, 10)
-	for range 10 {
-		go func() { answers <- newClient(t, ts).loginFrom("203.0.113.1", "alice", "wonderland") }()
+	held := make(chan response, 1)
+	go func() { held <- newClient(t, ts).loginFrom("203.0.113.1", "alice", "wonderland") }()
+	<-turns
+	answers := make(chan response, 3)
+	for range 3 {
+		go func() { answers <- newClient(t, ts).loginFrom("203.0.113.1", "alice", "guess") }()
 	}
-	for range 8 {
+	for range 3 {
 		r := <-answers
 		wantStatus(t, r, http.StatusServiceUnavailable)
 		if r.Header.Get("Retry-After") == "" {
 			t.Error("503 without Retry-After")
 		}
 	}
-	<-admitted
-	<-admitted
-	release()
-	wantStatus(t, <-answers, http.StatusOK)
-	wantStatus(t, <-answers, http.StatusOK)
+	close(next)
+	wantStatus(t, <-held, http.StatusOK)
 
 	c := newClient(t, ts)
-	wantStatus(t, c.loginFrom("203.0.113.1", "alice", "wonderland"), http.StatusOK)
 	for range maxFailures {
 		wantStatus(t, c.loginFrom("203.0.113.1", "alice", "guess"), http.StatusUnauthorized)
 	}
@@ -319,7 +302,7 @@ func TestOldCostHashesAreTimedLikeTheRest(t *testing.T) {
 		password string
 	}{{"no such user", nil, "wonderland"}, {"an old-cost hash, a wrong password", old, "not-wonderland"}} {
 		costs = nil
-		must(h.Compare(t.Context(), "192.0.2.1", tc.hash, tc.password))
+		h.Compare(tc.hash, tc.password)
 		if !slices.Contains(costs, h.cost) {
 			t.Errorf("%s: compared at costs %v, want one at the current cost %d", tc.name, costs, h.cost)
 		}

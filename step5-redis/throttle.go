@@ -43,14 +43,17 @@ const (
 //   - After maxSignups signups from one address, that address gets 429:
 //     each costs a hash, and 409 tells whether a name is taken.
 //
-// An attempt that has started but not ended counts as a failure to come,
-// so that a hundred guesses sent at once cannot all pass the check before
-// the first one fails: those that could go over the limit are told to try
-// again shortly (503), not that they failed. A password that was never
-// checked (the server was busy, or the client left) counts for nothing.
+// The handlers check and count inside the address's turn to hash (see
+// hasher.turn), where its requests come one at a time: a hundred guesses
+// sent at once are checked one after the other, and the sixth failure for
+// a pair is never checked. A password that was never checked (the server
+// was busy, or the client left) counts for nothing.
 //
-// None of them stops someone with many addresses: that is what slow hashes
-// and good passwords are for.
+// Every count lives in Redis, shared by all instances; the turns to hash
+// are each instance's own, so guesses sent at once to N instances may pass
+// a limit by up to N-1. None of the limits stops someone with many
+// addresses: that is what slow hashes and good passwords are for. When
+// Redis fails, the methods fail: 503, never a sign-in.
 type throttle struct {
 	trustProxy   bool
 	failures     *limiter // failed logins per username and address
@@ -68,13 +71,47 @@ func newThrottle(client redis.UniversalClient, redisPrefix string, trustProxy bo
 	}
 }
 
-// limiter counts failures per key in a fixed window, in Redis, so that
+// loginRetryAfter says how long logins for username from addr must wait:
+// 0 while both the pair and the address have allowance left.
+func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error) {
+	pair, err := t.failures.retryAfter(hashKey(username, addr))
+	if err != nil {
+		return 0, err
+	}
+	all, err := t.addrFailures.retryAfter(hashKey(addr))
+	return max(pair, all), err
+}
+
+// loginChecked counts a checked login: a failure for the pair and for the
+// address, or a success, which forgets the pair's failures but not the
+// address's (or signing in to one's own account between guesses would).
+func (t *throttle) loginChecked(username, addr string, ok bool) error {
+	if ok {
+		return t.failures.reset(hashKey(username, addr))
+	}
+	if err := t.failures.add(hashKey(username, addr)); err != nil {
+		return err
+	}
+	return t.addrFailures.add(hashKey(addr))
+}
+
+// signupRetryAfter says how long signups from addr must wait.
+func (t *throttle) signupRetryAfter(addr string) (time.Duration, error) {
+	return t.signups.retryAfter(hashKey(addr))
+}
+
+// signupCounted counts a signup from addr.
+func (t *throttle) signupCounted(addr string) error {
+	return t.signups.add(hashKey(addr))
+}
+
+// limiter counts attempts per key in a fixed window, in Redis, so that
 // every instance sees the same counts: at most limit of them within window
-// of the first. The whole allowance comes back when the window ends.
-// (Across a window's edge, up to twice the limit can pass: enough to stop
-// guessing, and far simpler than a sliding window.) Each key has two
-// counters: failures, which expire with the window (INCR, then EXPIRE NX:
-// the window starts at the first failure), and attempts in flight.
+// of the first. The whole allowance comes back when the window ends: the
+// key expires. (Across a window's edge, up to twice the limit can pass:
+// enough to stop guessing, and far simpler than a sliding window.) Its
+// commands use no request's context: an attempt checked counts, whether
+// its client waits for the answer or not (timeoutHook bounds each one).
 type limiter struct {
 	client redis.UniversalClient
 	prefix string // of its keys
@@ -83,120 +120,45 @@ type limiter struct {
 	logger *slog.Logger
 }
 
-// errLimited: the key has used its allowance (429, Retry-After).
-var errLimited = errors.New("too many attempts")
-
-// beginScript starts an attempt, or says why not: {0} started, {1, ms}
-// limited for ms more, {2} busy. One script, so that two instances cannot
-// both take the last place.
-var beginScript = redis.NewScript(`
-local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
-if failures >= tonumber(ARGV[1]) then return {1, redis.call('PTTL', KEYS[1])} end
-if failures + tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then return {2, 0} end
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return {0, 0}`)
-
-// keys are the failures and in-flight counters of key. They share a hash
-// tag, so that a Redis Cluster keeps them in one slot, as the script needs.
-func (l *limiter) keys(key string) (failures, inFlight string) {
-	tag := l.prefix + "{" + key + "}:"
-	return tag + "failures", tag + "in-flight"
-}
-
-// begin starts an attempt for key. It fails with errLimited and the time
-// left in the window once the allowance is used, with errBusy while the
-// attempts in flight could use it, and with an error when Redis fails.
-// Every attempt begun must end.
-func (l *limiter) begin(ctx context.Context, key string) (retryAfter time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
-	failures, inFlight := l.keys(key)
-	// An attempt in flight ends within a request's time: should its
-	// instance die first, the counter goes a minute later.
-	res, err := beginScript.Run(ctx, l.client, []string{failures, inFlight}, l.limit, time.Minute.Milliseconds()).Int64Slice()
-	switch {
-	case err != nil:
-		if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
-			l.logger.Error("redis: throttle", "err", err)
-		}
-		return 0, fmt.Errorf("throttle: %w", err)
-	case res[0] == 1:
-		return time.Duration(max(res[1], 1)) * time.Millisecond, errLimited
-	case res[0] == 2:
-		return time.Second, errBusy
+// retryAfter is 0 while key has allowance left, else the time until its
+// window ends.
+func (l *limiter) retryAfter(key string) (time.Duration, error) {
+	n, err := l.client.Get(context.Background(), l.prefix+key).Int()
+	if errors.Is(err, redis.Nil) || err == nil && n < l.limit {
+		return 0, nil // no attempt in this window (redis.Nil), or fewer than limit
 	}
-	return 0, nil
+	if err != nil {
+		return 0, l.failed(err)
+	}
+	ttl, err := l.client.PTTL(context.Background(), l.prefix+key).Result()
+	return max(ttl, time.Millisecond), l.failed(err) // the key may have expired since
 }
 
-// end ends an attempt for key; one that counts (a failure) uses one of the
-// key's allowance.
-func (l *limiter) end(key string, counts bool) {
-	failures, inFlight := l.keys(key)
-	l.do(func(ctx context.Context, p redis.Pipeliner) {
-		p.Decr(ctx, inFlight)
-		if counts {
-			p.Incr(ctx, failures)
-			p.ExpireNX(ctx, failures, l.window)
-		}
+// add counts an attempt for key: INCR, and EXPIRE NX (Redis 7), in one
+// transaction, so that the window opens at the first attempt and no count
+// lives on without one.
+func (l *limiter) add(key string) error {
+	ctx := context.Background()
+	_, err := l.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, l.prefix+key)
+		p.ExpireNX(ctx, l.prefix+key, l.window)
+		return nil
 	})
+	return l.failed(err)
 }
 
-// forget ends an attempt for key, and every failure before it.
-func (l *limiter) forget(key string) {
-	failures, inFlight := l.keys(key)
-	l.do(func(ctx context.Context, p redis.Pipeliner) {
-		p.Decr(ctx, inFlight)
-		p.Del(ctx, failures)
-	})
+// reset forgets key's attempts.
+func (l *limiter) reset(key string) error {
+	return l.failed(l.client.Del(context.Background(), l.prefix+key).Err())
 }
 
-// do runs commands that end an attempt, whatever happened to the request
-// (its client may have left): a failure is logged, and the counts are off
-// by one until they expire.
-func (l *limiter) do(cmds func(ctx context.Context, p redis.Pipeliner)) {
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
-	defer cancel()
-	if _, err := l.client.TxPipelined(ctx, func(p redis.Pipeliner) error { cmds(ctx, p); return nil }); err != nil {
-		l.logger.Error("redis: throttle", "err", err)
+// failed logs a Redis error, and returns it with context (nil for nil).
+func (l *limiter) failed(err error) error {
+	if err == nil {
+		return nil
 	}
-}
-
-// attempt is one login attempt's keys in the throttle.
-type attempt struct{ pair, addr string }
-
-// begin starts a login attempt for username from the request's address
-// (see limiter.begin).
-func (t *throttle) begin(r *http.Request, username string) (a attempt, retryAfter time.Duration, err error) {
-	addr := clientAddr(r, t.trustProxy)
-	a = attempt{pair: hashKey(username, addr), addr: hashKey(addr)}
-	if retryAfter, err = t.addrFailures.begin(r.Context(), a.addr); err != nil {
-		return a, retryAfter, err
-	}
-	if retryAfter, err = t.failures.begin(r.Context(), a.pair); err != nil {
-		t.addrFailures.end(a.addr, false)
-	}
-	return a, retryAfter, err
-}
-
-// outcome is how a login attempt ended.
-type outcome int
-
-const (
-	attemptFailed    outcome = iota // a wrong password: it counts
-	attemptSucceeded                // the pair's failures are forgotten, not the address's
-	attemptUnchecked                // the password was never checked: it counts for nothing
-)
-
-// end ends a login attempt. A success does not forget the address's
-// failures, or signing in to one's own account between guesses would.
-func (t *throttle) end(a attempt, o outcome) {
-	if o == attemptSucceeded {
-		t.failures.forget(a.pair)
-	} else {
-		t.failures.end(a.pair, o == attemptFailed)
-	}
-	t.addrFailures.end(a.addr, o == attemptFailed)
+	l.logger.Error("redis: throttle", "err", err)
+	return fmt.Errorf("throttle: %w", err)
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.
