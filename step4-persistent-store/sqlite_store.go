@@ -89,11 +89,9 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 		return s, nil
 	}
 	ctx, now := r.Context(), st.now()
-	var (
-		user sql.NullString
-		data []byte
-		row  sessionRow
-	)
+	var user sql.NullString // NULL: anonymous
+	var data []byte
+	var row sessionRow
 	err := st.db.QueryRowContext(ctx, `SELECT user, data, `+timeColumns+` FROM sessions WHERE id_hash = ?`,
 		idHash(id)).Scan(&user, &data, &row.created, &row.lastSeen, &row.idle, &row.absolute)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -102,14 +100,11 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 	if err != nil {
 		return s, failed(ctx, st.logger, "read session", err)
 	}
-	if !now.Before(row.expiresAt(st.life)) {
-		return s, nil // expired rows are swept later, but never served
-	}
+	// Expired (the sweeper deletes it later), or values that do not decode
+	// (such as the JSON of an earlier version of this step): no session,
+	// never an error page.
 	values, err := decodeValues(data)
-	if err != nil {
-		// Not the visitor's fault, and not worth an error page on every
-		// request until it expires: log it, start afresh.
-		st.logger.Error("database: undecodable session data, starting a new session", "err", err)
+	if err != nil || !now.Before(row.expiresAt(st.life)) {
 		return s, nil
 	}
 	if user.Valid {
@@ -156,8 +151,7 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 	}
 	// The user has a column of its own (for "my sessions" and for "sign out
 	// everywhere"); the other values go in data.
-	user, _ := s.Values[userKey].(string)
-	owner := sql.NullString{String: user, Valid: user != ""}
+	user, _ := s.Values[userKey].(string) // "": anonymous, NULL in the column
 	data, err := encodeValues(s.Values)
 	if err != nil {
 		return err
@@ -166,12 +160,11 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 
 	if s.ID != "" {
 		// Update only, and only a live session: if a logout deleted it (or it
-		// expired) since this request read it, it stays gone. The idle
-		// timeout is the issued one, as in touch.
-		_, err := st.db.ExecContext(ctx,
-			`UPDATE sessions SET user = ?1, data = ?2, last_seen = ?3, idle_expires_at = ?3 + min(?4, idle_expires_at - last_seen)
-			WHERE id_hash = ?5 AND idle_expires_at > ?3 AND absolute_expires_at > ?3`,
-			owner, data, now.UnixMilli(), st.life.idleTimeout.Milliseconds(), idHash(s.ID))
+		// expired) since this request read it, it stays gone. The deadlines
+		// are left as they are: the Get that read the session pushed them
+		// out if it was time (touch).
+		_, err := st.db.ExecContext(ctx, `UPDATE sessions SET user = nullif(?1, ''), data = ?2
+			WHERE id_hash = ?3 AND idle_expires_at > ?4 AND absolute_expires_at > ?4`, user, data, idHash(s.ID), now.UnixMilli())
 		return failed(ctx, st.logger, "update session", err)
 	}
 
@@ -182,9 +175,9 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 	// anonymous sessions (migrations/002_anonymous_sessions.sql).
 	res, err := st.db.ExecContext(ctx,
 		`INSERT INTO sessions (id_hash, user, data, `+timeColumns+`, user_agent)
-		SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7
-		WHERE ?2 IS NOT NULL OR (SELECT count(*) FROM sessions WHERE user IS NULL) < ?8`,
-		idHash(id), owner, data, now.UnixMilli(),
+		SELECT ?1, nullif(?2, ''), ?3, ?4, ?4, ?5, ?6, ?7
+		WHERE ?2 <> '' OR (SELECT count(*) FROM sessions WHERE user IS NULL) < ?8`,
+		idHash(id), user, data, now.UnixMilli(),
 		now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli(), agent, st.maxAnonymous)
 	if err != nil {
 		return failed(ctx, st.logger, "insert session", err)
@@ -203,11 +196,9 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 
 // RenewID deletes the session and forgets its id; see sessionStore.
 func (st *SQLiteStore) RenewID(r *http.Request, s *sessions.Session) error {
-	if err := st.delete(r.Context(), s.ID); err != nil {
-		return err
-	}
-	s.ID = ""
-	return nil
+	id := s.ID
+	s.ID = "" // Save then stores the session under a new id
+	return st.delete(r.Context(), id)
 }
 
 func (st *SQLiteStore) delete(ctx context.Context, id string) error {
@@ -231,10 +222,8 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 	defer rows.Close()
 	now, list := st.now(), []sessionInfo{}
 	for rows.Next() {
-		var (
-			info sessionInfo
-			row  sessionRow
-		)
+		var info sessionInfo
+		var row sessionRow
 		if err := rows.Scan(&info.Handle, &info.Current, &info.UserAgent, &row.created, &row.lastSeen, &row.idle, &row.absolute); err != nil {
 			return nil, failed(ctx, st.logger, "list sessions", err)
 		}

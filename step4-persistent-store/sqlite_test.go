@@ -478,7 +478,7 @@ func TestSQLiteUsers(t *testing.T) {
 		t.Errorf("CreateUser(alice) again: %v, want errUserExists", err)
 	}
 	u, err := users.FindUser(ctx, "alice")
-	if err != nil || u.Name != "alice" || string(u.Hash) != "hash-1" || u.CreatedAt.IsZero() {
+	if err != nil || u.Name != "alice" || string(u.Hash) != "hash-1" {
 		t.Fatalf("FindUser = %+v, %v", u, err)
 	}
 	if _, err := users.FindUser(ctx, "mallory"); !errors.Is(err, errNoUser) {

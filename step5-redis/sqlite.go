@@ -118,18 +118,16 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 	if version == 0 && tables > 0 {
 		return errors.New("a SQLite file that this step did not make (it has tables but no schema version): move it away, or pass -db with another file")
 	}
-	for _, name := range files[version:] {
+	for i, name := range files[version:] {
 		script, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
+		// The script, then the version it brings the file to (PRAGMA takes
+		// no parameters; the number is ours, not input).
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("%s;\nPRAGMA user_version = %d;", script, version+i+1)); err != nil {
 			return fmt.Errorf("migrate: %s: %w", name, err)
 		}
-	}
-	// PRAGMA takes no parameters; the number is ours, not input.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(files))); err != nil {
-		return fmt.Errorf("migrate: set schema version: %w", err)
 	}
 	return tx.Commit()
 }

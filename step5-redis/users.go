@@ -12,9 +12,8 @@ import (
 // user is an account. Only a bcrypt hash of its password is kept: whoever
 // reads the users (a backup, a leak) still has to guess every password.
 type user struct {
-	Name      string
-	Hash      []byte
-	CreatedAt time.Time
+	Name string
+	Hash []byte
 }
 
 var (
@@ -62,19 +61,14 @@ func (u *sqliteUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 }
 
 func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
-	var (
-		found   user
-		created int64
-	)
-	err := u.db.QueryRowContext(ctx,
-		`SELECT name, hash, created_at FROM users WHERE name = ?`, name).Scan(&found.Name, &found.Hash, &created)
+	found := user{Name: name}
+	err := u.db.QueryRowContext(ctx, `SELECT hash FROM users WHERE name = ?`, name).Scan(&found.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return user{}, errNoUser
 	}
 	if err != nil {
 		return user{}, failed(ctx, u.logger, "find user", err)
 	}
-	found.CreatedAt = time.UnixMilli(created)
 	return found, nil
 }
 
