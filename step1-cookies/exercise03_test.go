@@ -30,7 +30,7 @@ func TestExercise03_MaxLifetimeFlag(t *testing.T) {
 	// from an earlier sign-in would send them: the server checks the sign-in
 	// time inside, not the cookie's Max-Age, which only the browser obeys.
 	sealed := func(age time.Duration) string {
-		return sealData(t, testSecret, cookieData{Values: map[any]any{userKey: "alice"}, Created: time.Now().Add(-age)})
+		return sealData(t, testSecret, map[any]any{userKey: "alice"}, time.Now().Add(-age))
 	}
 	c.setSessionCookie(sealed(30 * time.Minute))
 	if got := c.whoami(); got != "alice" {

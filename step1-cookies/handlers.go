@@ -48,15 +48,12 @@ func handleVisits(store sessionStore) http.Handler {
 			}
 		}
 		visits++
-		http.SetCookie(w, &http.Cookie{
-			Name:     visitsCookie,
-			Value:    strconv.Itoa(visits),
-			Path:     "/",
-			MaxAge:   s.Options.MaxAge,
-			Secure:   s.Options.Secure,
-			HttpOnly: false, // on purpose: scripts and you, in the developer tools, may edit it
-			SameSite: http.SameSiteLaxMode,
-		})
+		// The session cookie's options (Path=/, Max-Age, Secure, SameSite=Lax),
+		// but not HttpOnly, on purpose: scripts and you, in the developer
+		// tools, may edit this one.
+		opts := *s.Options
+		opts.HttpOnly = false
+		http.SetCookie(w, sessions.NewCookie(visitsCookie, strconv.Itoa(visits), &opts))
 		if wantsJSON(r, false) {
 			writeJSON(w, http.StatusOK, map[string]int{"visits": visits})
 			return
@@ -103,13 +100,6 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
 }
 
-// meResponse is the answer of /me.
-type meResponse struct {
-	User      string `json:"user"`
-	CreatedAt string `json:"created_at"`
-	ExpiresAt string `json:"expires_at"`
-}
-
 // handleMe says who is signed in, and until when.
 func handleMe(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -118,11 +108,11 @@ func handleMe(store sessionStore) http.Handler {
 			return
 		}
 		created, expires := sessionTimes(s)
-		writeJSON(w, http.StatusOK, meResponse{
-			User:      user,
-			CreatedAt: created.UTC().Format(time.RFC3339),
-			ExpiresAt: expires.UTC().Format(time.RFC3339),
-		})
+		writeJSON(w, http.StatusOK, struct { // a struct, not a map: its fields keep their order
+			User      string `json:"user"`
+			CreatedAt string `json:"created_at"`
+			ExpiresAt string `json:"expires_at"`
+		}{user, created.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339)})
 	})
 }
 
@@ -147,19 +137,18 @@ func signedIn(w http.ResponseWriter, r *http.Request, store sessionStore) (*sess
 // still works until it expires. Step 2 fixes that.
 func handleLogout(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
-		if err := s.Save(r, w); err != nil {
-			storeFailed(w, r)
-			return
-		}
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
+		expireCookie(w, r, store)
 		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
 	})
+}
+
+// expireCookie tells the browser to drop the session cookie (Max-Age=0,
+// gorilla's MaxAge < 0), whatever session it held.
+func expireCookie(w http.ResponseWriter, r *http.Request, store sessionStore) {
+	s, _ := store.New(r, cookieName)
+	s.Options.MaxAge = -1
+	s.Save(r, w) // only expires the cookie: that cannot fail
 }
 
 // handleHealthz answers 200 while the server can serve.

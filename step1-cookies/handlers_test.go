@@ -295,7 +295,7 @@ func TestMaxLifetime(t *testing.T) {
 	ts := startServer(t, map[string]string{"SESSION_SECRET": testSecret})
 	c := newClient(t, ts)
 	sealed := func(age time.Duration) string {
-		return sealData(t, testSecret, cookieData{Values: map[any]any{userKey: "alice"}, Created: time.Now().Add(-age)})
+		return sealData(t, testSecret, map[any]any{userKey: "alice"}, time.Now().Add(-age))
 	}
 	c.setSessionCookie(sealed(maxLifetime - time.Minute))
 	if got := c.whoami(); got != "alice" {

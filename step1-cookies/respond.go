@@ -12,14 +12,8 @@ import (
 // the body is JSON or the Accept header prefers application/json to
 // text/html. When Accept does not choose (curl sends */*), fallback decides.
 func wantsJSON(r *http.Request, fallback bool) bool {
-	if isJSONBody(r) {
-		return true
-	}
 	j, h := acceptQuality(r, "application/json"), acceptQuality(r, "text/html")
-	if j != h {
-		return j > h
-	}
-	return fallback
+	return isJSONBody(r) || j > h || (j == h && fallback)
 }
 
 // apiByDefault is the fallback for routes that answer JSON unless a browser
@@ -62,19 +56,14 @@ func acceptQuality(r *http.Request, mediaType string) float64 {
 	return q
 }
 
-// writeJSON writes v as the JSON body of a response.
+// writeJSON writes v as the JSON body of a response. v is one of this app's
+// answers, maps and structs of strings, numbers and booleans: they always
+// encode.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header()["Content-Type"] = jsonContentType
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	json.NewEncoder(w).Encode(v)
 }
-
-var jsonContentType = []string{"application/json"}
 
 // respond answers body as JSON to API clients, and sends browsers to page
 // (303 See Other: the browser GETs it, so a reload does not post again).

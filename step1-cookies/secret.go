@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -48,33 +47,32 @@ func sessionSecrets(getenv func(string) string, logger *slog.Logger) ([][]byte, 
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not.
 func decodeBase64(s string) ([]byte, error) {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, errors.New("not base64")
+	s = strings.NewReplacer("-", "+", "_", "/").Replace(s) // URL-safe to standard
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
 // cookieCodecs turns the secrets into securecookie codecs, first one first.
 // Each secret is stretched with HKDF into a key for one purpose only, so the
 // same secret is never used twice for two different things: one key signs
-// (nobody can change the cookie), one encrypts (nobody can read it).
-func cookieCodecs(secrets [][]byte, maxAgeSeconds int) []securecookie.Codec {
-	codecs := make([]securecookie.Codec, 0, len(secrets))
+// (nobody can change the cookie), one encrypts (nobody can read it). The
+// codec's serializer, gob by default, carries the session's values; the
+// store checks the session's end itself (securecookie's own 30 days never
+// come first).
+func cookieCodecs(secrets [][]byte) []securecookie.Codec {
+	var codecs []securecookie.Codec
 	for _, secret := range secrets {
-		hashKey, err := hkdf.Key(sha256.New, secret, nil, "session cookie signing key", 32)
-		if err != nil {
-			panic(err) // only for a key length SHA-256 cannot give: a bug here, not bad input
-		}
-		blockKey, err := hkdf.Key(sha256.New, secret, nil, "session cookie encryption key", 32)
-		if err != nil {
-			panic(err) // as above
-		}
-		sc := securecookie.New(hashKey, blockKey)   // AES-256 encrypts, HMAC-SHA256 signs
-		sc.SetSerializer(securecookie.GobEncoder{}) // the value is the session's data itself
-		sc.MaxAge(maxAgeSeconds)
+		hashKey := deriveKey(secret, "session cookie signing key")
+		blockKey := deriveKey(secret, "session cookie encryption key")
+		sc := securecookie.New(hashKey, blockKey) // HMAC-SHA256 signs, AES-256 encrypts
 		codecs = append(codecs, sc)
 	}
 	return codecs
+}
+
+// deriveKey stretches secret with HKDF-SHA256 into a 32-byte key for purpose.
+func deriveKey(secret []byte, purpose string) []byte {
+	// hkdf.Key fails only for a key longer than 255 hashes, or (in FIPS
+	// 140-only mode) a secret under 14 bytes: neither can happen here.
+	key, _ := hkdf.Key(sha256.New, secret, nil, purpose, 32)
+	return key
 }

@@ -15,23 +15,15 @@ import (
 // it.
 const cookieName = "session"
 
-// Keys of Session.Values that the handlers use.
+// Keys of Session.Values.
 const (
-	userKey = "user"
+	userKey      = "user"
+	createdAtKey = "created_at" // the sign-in, in Unix seconds: set by Save, sealed with the rest
 )
 
 // visitsCookie is the other cookie, the one /visits counts in: a plain
 // number, neither signed nor encrypted, so that anyone can read and edit it.
 const visitsCookie = "visits"
-
-// metaKey marks facts that a store itself puts in Session.Values on Get
-// (when the session began and when it will end). Save ignores them.
-type metaKey int
-
-const (
-	createdAtKey metaKey = iota
-	expiresAtKey
-)
 
 // sessionStore is what the handlers need from a session store: gorilla's
 // Store.
@@ -41,13 +33,12 @@ const (
 //     server no longer has, or expired) as an anonymous visitor (a new
 //     session, no error);
 //   - a session ends maxLifetime after sign-in, checked by the server against
-//     the time sealed in the cookie, whatever the browser keeps;
+//     the time sealed in the cookie, whatever the browser keeps; saving
+//     again does not push it out;
 //   - a read does not write;
 //   - Options.MaxAge < 0 (gorilla's convention) expires the cookie. That is
 //     all a logout can do: the server keeps nothing it could delete.
-type sessionStore interface {
-	sessions.Store
-}
+type sessionStore = sessions.Store
 
 // sessionCookies makes and reads the session cookie: the session's data,
 // encrypted and signed with keys from SESSION_SECRET, so that nobody can read
@@ -57,17 +48,11 @@ type sessionCookies struct {
 	options sessions.Options
 }
 
-// cookieData is what the session cookie carries: the whole session.
-type cookieData struct {
-	Values  map[any]any
-	Created time.Time // the sign-in; the session ends maxLifetime after it
-}
-
 // newSessionCookies makes the session cookie's codecs from the secrets, and
 // its options: Secure when secure, and a lifetime of maxAge.
 func newSessionCookies(secrets [][]byte, secure bool, maxAge time.Duration) sessionCookies {
 	return sessionCookies{
-		codecs: cookieCodecs(secrets, int(maxAge.Seconds())),
+		codecs: cookieCodecs(secrets),
 		// Every option is set on purpose: gorilla's defaults (no HttpOnly,
 		// 30 days) are not what a login cookie wants.
 		options: sessions.Options{
@@ -94,31 +79,30 @@ func (sc sessionCookies) nameFor(name string) string {
 // newSession is a session that is not stored yet.
 func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions.Session {
 	s := sessions.NewSession(store, name)
-	opts := sc.options
-	s.Options = &opts
+	*s.Options = sc.options // a copy: a handler's change stays in this session
 	s.IsNew = true
 	return s
 }
 
-// readData returns the data in the request's cookie when its signature is
-// good, it decrypts and it is not older than the maximum lifetime.
-func (sc sessionCookies) readData(r *http.Request, name string) (cookieData, bool) {
+// readValues returns the values sealed in the request's cookie when one of
+// the keys signed it and it decrypts.
+func (sc sessionCookies) readValues(r *http.Request, name string) (map[any]any, bool) {
 	name = sc.nameFor(name)
 	c, err := r.Cookie(name)
 	if err != nil {
-		return cookieData{}, false
+		return nil, false
 	}
-	var data cookieData
-	if err := securecookie.DecodeMulti(name, c.Value, &data, sc.codecs...); err != nil {
-		return cookieData{}, false
+	values := make(map[any]any)
+	if err := securecookie.DecodeMulti(name, c.Value, &values, sc.codecs...); err != nil {
+		return nil, false
 	}
-	return data, true
+	return values, true
 }
 
-// write sets the cookie that carries data.
-func (sc sessionCookies) write(w http.ResponseWriter, s *sessions.Session, data cookieData) error {
+// write sets the cookie that carries values.
+func (sc sessionCookies) write(w http.ResponseWriter, s *sessions.Session, values map[any]any) error {
 	name := sc.nameFor(s.Name())
-	encoded, err := securecookie.EncodeMulti(name, data, sc.codecs...)
+	encoded, err := securecookie.EncodeMulti(name, values, sc.codecs...)
 	if err != nil {
 		return fmt.Errorf("seal session cookie: %w", err)
 	}
@@ -137,29 +121,12 @@ func (sc sessionCookies) expire(w http.ResponseWriter, s *sessions.Session) {
 // the server cannot end a session it does not keep.
 const maxLifetime = 24 * time.Hour
 
-// storedValues is what Save keeps: the handlers' values, without the facts
-// that Get added.
-func storedValues(v map[any]any) map[any]any {
-	out := make(map[any]any, len(v))
-	for k, val := range v {
-		if _, ok := k.(metaKey); !ok {
-			out[k] = val
-		}
-	}
-	return out
-}
-
-// setTimes records in s the facts that Get and Save know about it.
-func setTimes(s *sessions.Session, created, expires time.Time) {
-	s.Values[createdAtKey] = created
-	s.Values[expiresAtKey] = expires
-}
-
-// sessionTimes returns when the session began and when it will end.
+// sessionTimes returns when the session began (its sign-in) and when it
+// ends.
 func sessionTimes(s *sessions.Session) (created, expires time.Time) {
-	created, _ = s.Values[createdAtKey].(time.Time)
-	expires, _ = s.Values[expiresAtKey].(time.Time)
-	return created, expires
+	signIn, _ := s.Values[createdAtKey].(int64)
+	created = time.Unix(signIn, 0)
+	return created, created.Add(maxLifetime)
 }
 
 // CookieStore is a gorilla/sessions Store that keeps each session in its own
@@ -177,10 +144,7 @@ type CookieStore struct {
 // NewCookieStore returns a store whose session cookies are cookies (see
 // newSessionCookies), lasting maxLifetime.
 func NewCookieStore(cookies sessionCookies) *CookieStore {
-	return &CookieStore{
-		cookies: cookies,
-		now:     time.Now,
-	}
+	return &CookieStore{cookies: cookies, now: time.Now}
 }
 
 // New returns a new, empty session: Save puts it in a cookie.
@@ -192,39 +156,31 @@ func (st *CookieStore) New(r *http.Request, name string) (*sessions.Session, err
 // is no cookie or it is bad or expired.
 func (st *CookieStore) Get(r *http.Request, name string) (*sessions.Session, error) {
 	s := st.cookies.newSession(st, name)
-	data, ok := st.cookies.readData(r, name)
-	if !ok {
+	values, ok := st.cookies.readValues(r, name)
+	// The server says when the session ends: maxLifetime after the login
+	// time sealed in the cookie.
+	signIn, _ := values[createdAtKey].(int64)
+	if !ok || !st.now().Before(time.Unix(signIn, 0).Add(maxLifetime)) {
 		return s, nil
 	}
-	expires := data.Created.Add(maxLifetime)
-	if !st.now().Before(expires) {
-		return s, nil
-	}
-	if data.Values == nil {
-		data.Values = make(map[any]any)
-	}
-	s.Values, s.IsNew = data.Values, false
-	setTimes(s, data.Created, expires)
+	s.Values, s.IsNew = values, false
 	return s, nil
 }
 
-// Save writes the whole session into its cookie, or expires the cookie.
+// Save seals the whole session into its cookie, or expires the cookie.
 func (st *CookieStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
-	if s.Options != nil && s.Options.MaxAge < 0 {
+	if s.Options.MaxAge < 0 {
 		st.cookies.expire(w, s)
 		return nil
 	}
-	// The lifetime counts from the first Save (the sign-in); saving again
-	// does not extend it.
-	created, _ := sessionTimes(s)
-	if created.IsZero() {
-		created = st.now()
+	// The lifetime counts from the first Save (the sign-in): that time is
+	// sealed in the cookie, and saving again keeps it.
+	if _, ok := s.Values[createdAtKey]; !ok {
+		s.Values[createdAtKey] = st.now().Unix()
 	}
-	data := cookieData{Values: storedValues(s.Values), Created: created}
-	if err := st.cookies.write(w, s, data); err != nil {
+	if err := st.cookies.write(w, s, s.Values); err != nil {
 		return err
 	}
 	s.IsNew = false
-	setTimes(s, created, created.Add(maxLifetime))
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -48,12 +47,8 @@ func sessionSecrets(getenv func(string) string, logger *slog.Logger) ([][]byte, 
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not.
 func decodeBase64(s string) ([]byte, error) {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, errors.New("not base64")
+	s = strings.NewReplacer("-", "+", "_", "/").Replace(s) // URL-safe to standard
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
 // cookieCodecs turns the secrets into securecookie codecs, first one first.
@@ -62,16 +57,21 @@ func decodeBase64(s string) ([]byte, error) {
 // (nobody can change the cookie). The id has nothing to hide, so nothing is
 // encrypted.
 func cookieCodecs(secrets [][]byte) []securecookie.Codec {
-	codecs := make([]securecookie.Codec, 0, len(secrets))
+	var codecs []securecookie.Codec
 	for _, secret := range secrets {
-		hashKey, err := hkdf.Key(sha256.New, secret, nil, "session cookie signing key", 32)
-		if err != nil {
-			panic(err) // only for a key length SHA-256 cannot give: a bug here, not bad input
-		}
+		hashKey := deriveKey(secret, "session cookie signing key")
 		sc := securecookie.New(hashKey, nil)        // HMAC-SHA256 signs, nothing encrypts
 		sc.SetSerializer(securecookie.NopEncoder{}) // the value is the id's bytes, as they are
 		sc.MaxAge(0)                                // the store keeps the deadlines, not the cookie
 		codecs = append(codecs, sc)
 	}
 	return codecs
+}
+
+// deriveKey stretches secret with HKDF-SHA256 into a 32-byte key for purpose.
+func deriveKey(secret []byte, purpose string) []byte {
+	// hkdf.Key fails only for a key longer than 255 hashes, or (in FIPS
+	// 140-only mode) a secret under 14 bytes: neither can happen here.
+	key, _ := hkdf.Key(sha256.New, secret, nil, purpose, 32)
+	return key
 }

@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newServer(logger *slog.Logger, store sessionStore) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store)
-	r.Use(requireBodyType) // on the routes only: a wrong path or method is 404 or 405 first
+	r.Use(checkBody) // on the routes only: a wrong path or method is 404 or 405 first
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "page not found")
 	})
@@ -117,8 +117,7 @@ func newServer(logger *slog.Logger, store sessionStore) http.Handler {
 		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	var h http.Handler = r
-	h = limitBody(h)
-	h = securityHeaders(h) // outside limitBody: its 413 carries them too
+	h = securityHeaders(h)
 	h = logRequests(logger, h)
 	return h
 }

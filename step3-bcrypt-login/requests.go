@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -31,121 +30,81 @@ type credentials struct {
 // as what it claims to be is a *requestError, Basic header or not.
 func readCredentials(r *http.Request) (credentials, error) {
 	var c credentials
-	if err := readBody(r, map[string]any{"username": &c.Username, "password": &c.Password}); err != nil {
-		return c, err
-	}
-	if user, pass, ok := r.BasicAuth(); ok {
+	err := readBody(r, map[string]any{"username": &c.Username, "password": &c.Password})
+	if user, pass, ok := r.BasicAuth(); ok && err == nil {
 		c = credentials{Username: user, Password: pass}
 	}
-	return c, nil
+	return c, err
 }
 
-// readBody reads the named fields of a JSON object or a form into what they
-// point to; a field that is missing is left as it is. Any other body is
-// empty: requireBodyType answered 415 to the others.
+// readBody reads the named fields of a JSON object or a form into the
+// strings they point to; a field that is missing is left as it is. Any other
+// body is empty: the middleware answered 415 to the others.
 func readBody(r *http.Request, fields map[string]any) error {
 	switch {
 	case isJSONBody(r):
 		return decodeJSON(r.Body, fields)
 	case isFormBody(r):
-		if err := parseForm(r); err != nil {
-			return err
+		err := r.ParseForm() // a urlencoded body (of a multipart one, only the URL's query)
+		if err == nil && mediaType(r) == "multipart/form-data" {
+			err = r.ParseMultipartForm(maxBodyBytes)
+		}
+		if err != nil {
+			return bodyError(err, "malformed form")
 		}
 		for name, p := range fields {
-			if s, ok := p.(*string); ok { // a form holds strings only
-				*s = r.PostFormValue(name)
-			}
+			*p.(*string) = r.PostFormValue(name) // every field is a string
 		}
 	}
 	return nil
 }
 
-// decodeJSON reads one JSON object into fields, strictly. Go's
-// decoder is lenient in three ways that would let two readers of one body
-// (a proxy or firewall in front, and this server) see two different things:
-// it turns bytes that are not UTF-8, and escapes of half a UTF-16 pair
-// ("\ud800"), into U+FFFD (so that two different passwords read the same),
-// it keeps the last of two equal keys, and it matches keys whatever their
-// case. So the body must be valid UTF-8 with no lone surrogate escape, and
-// each key one of fields, spelled exactly, at most once.
+// decodeJSON reads one JSON object of strings into fields, strictly, one
+// token at a time. Go's decoder is lenient in three ways that would let two
+// readers of one body (a proxy or firewall in front, and this server) see
+// two different things: it keeps the last of two equal keys, it matches keys
+// whatever their case, and it turns bytes that are not UTF-8, and escapes of
+// half a UTF-16 pair ("\ud800"), into U+FFFD, so that two different
+// passwords would read the same. So each key must be one of fields, spelled
+// exactly, at most once, and a value that holds U+FFFD is refused. That
+// refuses a U+FFFD sent as such too: nobody types that character in a name
+// or a password, and telling it apart would take a scanner of our own.
 func decodeJSON(body io.Reader, fields map[string]any) error {
-	data, err := io.ReadAll(body)
-	if err != nil {
-		return bodyError(err, "malformed JSON")
-	}
-	if !utf8.Valid(data) {
-		return &requestError{http.StatusBadRequest, "malformed JSON: not valid UTF-8"}
-	}
-	if loneSurrogate(data) {
-		return &requestError{http.StatusBadRequest, "malformed JSON: half of a UTF-16 surrogate pair"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	dec := json.NewDecoder(body)
+	if tok, err := dec.Token(); tok != json.Delim('{') {
 		return bodyError(err, "malformed JSON: not an object")
 	}
 	seen := make(map[string]bool)
 	for dec.More() {
-		tok, err := dec.Token()
+		key, err := dec.Token() // in an object, a string
 		if err != nil {
 			return bodyError(err, "malformed JSON")
 		}
-		key, _ := tok.(string) // in an object, a key
-		p, ok := fields[key]
-		switch {
-		case !ok:
-			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: unknown key %q", key)}
-		case seen[key]:
-			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: key %q repeated", key)}
-		}
-		seen[key] = true
-		if err := dec.Decode(p); err != nil {
+		value, err := dec.Token()
+		if err != nil {
 			return bodyError(err, "malformed JSON")
 		}
+		name, _ := key.(string)
+		p, known := fields[name].(*string)
+		s, isString := value.(string)
+		switch {
+		case !known:
+			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: unknown key %q", key)}
+		case seen[name]:
+			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: key %q repeated", key)}
+		case !isString:
+			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: %q is not a string", key)}
+		case strings.ContainsRune(s, utf8.RuneError):
+			return &requestError{http.StatusBadRequest, fmt.Sprintf("malformed JSON: %q holds U+FFFD (bytes that are not UTF-8, or half of a UTF-16 surrogate pair)", key)}
+		}
+		seen[name] = true
+		*p = s
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return bodyError(err, "malformed JSON")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &requestError{http.StatusBadRequest, "malformed JSON: more than one value"}
-	}
-	return nil
-}
-
-// loneSurrogate reports whether JSON text holds an escape of one half of
-// a UTF-16 surrogate pair without the other half next to it.
-func loneSurrogate(data []byte) bool {
-	high := false // the character before was a pair's first half
-	for i := 0; i < len(data); i++ {
-		r := rune(-1)
-		if data[i] == '\\' && i+5 < len(data) && data[i+1] == 'u' {
-			if n, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 16); err == nil {
-				r = rune(n)
-			}
-		}
-		if second := 0xDC00 <= r && r < 0xE000; high != second {
-			return true
-		}
-		high = 0xD800 <= r && r < 0xDC00
-		if data[i] == '\\' {
-			i++ // past the escaped character: "\\u" escapes a backslash
-			if r >= 0 {
-				i += 4
-			}
-		}
-	}
-	return high
-}
-
-// parseForm parses a urlencoded or multipart form body.
-func parseForm(r *http.Request) error {
-	var err error
-	if mediaType(r) == "multipart/form-data" {
-		err = r.ParseMultipartForm(maxBodyBytes)
-	} else {
-		err = r.ParseForm()
-	}
-	if err != nil {
-		return bodyError(err, "malformed form")
+	if _, err := dec.Token(); err != io.EOF {
+		return bodyError(err, "malformed JSON: more than one value")
 	}
 	return nil
 }
@@ -156,8 +115,8 @@ func bodyError(err error, what string) error {
 	if errors.As(err, &tooLarge) {
 		return &requestError{http.StatusRequestEntityTooLarge, "request body too large (limit 64 KiB)"}
 	}
-	if err == nil {
-		return &requestError{http.StatusBadRequest, what}
+	if err != nil {
+		what += ": " + err.Error()
 	}
-	return &requestError{http.StatusBadRequest, fmt.Sprintf("%s: %v", what, err)}
+	return &requestError{http.StatusBadRequest, what}
 }

@@ -92,8 +92,7 @@ func (sc sessionCookies) nameFor(name string) string {
 // newSession is a session that is not stored yet.
 func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions.Session {
 	s := sessions.NewSession(store, name)
-	opts := sc.options
-	s.Options = &opts
+	*s.Options = sc.options // a copy: a handler's change stays in this session
 	s.IsNew = true
 	return s
 }
