@@ -130,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), hasher, newThrottle(rdb, cfg.redisPrefix, cfg.trustProxy, logger), db),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      writeTimeout,
+		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -160,15 +160,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// WriteTimeout cuts the connection of an answer that is not written within
-// writeTimeout. Each request's context ends earlier, at handlerTimeout, so
-// that a handler that runs late (a long wait to hash, a slow store) still
-// answers, 503, and creates no session that nobody would receive.
-const (
-	writeTimeout   = 30 * time.Second
-	handlerTimeout = 20 * time.Second
-)
-
 // newServer builds the whole HTTP handler: the routes, then the middleware
 // that every request goes through, innermost first (logRequests sees all).
 func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) http.Handler {
@@ -182,7 +173,10 @@ func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher 
 		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	var h http.Handler = r
-	h = limitTime(handlerTimeout, h)
+	// Each request's context ends at 20 s, before the server's WriteTimeout
+	// (30 s) cuts the connection: a handler that runs late (a slow store)
+	// still answers, 503, and creates no session that nobody would receive.
+	h = limitTime(20*time.Second, h)
 	h = refuseCrossOrigin(h)
 	h = limitBody(h)
 	h = securityHeaders(h) // outside limitBody: its 413 carries them too
