@@ -84,6 +84,8 @@ func newHasher(cost int) (*hasher, error) {
 // for cores: a newcomer waits behind at most one request of each other
 // address, never behind a flood.
 func (h *hasher) turn(ctx context.Context, addr string) (done func(), err error) {
+	// Join addr's lane, made for its first request; leave removes it with
+	// the last, so that the lanes are as many as the addresses in flight.
 	h.mu.Lock()
 	l := h.lanes[addr]
 	if l == nil {
