@@ -138,17 +138,11 @@ func signedIn(w http.ResponseWriter, r *http.Request, store sessionStore) (*sess
 func handleLogout(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
-		expireCookie(w, r, store)
+		s, _ := store.New(r, cookieName)
+		s.Options.MaxAge = -1 // gorilla's way to say "delete": Max-Age=0 on the cookie
+		s.Save(r, w)          // only expires the cookie: that cannot fail
 		respond(w, r, http.StatusOK, map[string]any{"user": nil}, "/")
 	})
-}
-
-// expireCookie tells the browser to drop the session cookie (Max-Age=0,
-// gorilla's MaxAge < 0), whatever session it held.
-func expireCookie(w http.ResponseWriter, r *http.Request, store sessionStore) {
-	s, _ := store.New(r, cookieName)
-	s.Options.MaxAge = -1
-	s.Save(r, w) // only expires the cookie: that cannot fail
 }
 
 // handleHealthz answers 200 while the server can serve.

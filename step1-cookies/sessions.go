@@ -88,15 +88,12 @@ func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions
 // the keys signed it and it decrypts.
 func (sc sessionCookies) readValues(r *http.Request, name string) (map[any]any, bool) {
 	name = sc.nameFor(name)
-	c, err := r.Cookie(name)
-	if err != nil {
-		return nil, false
-	}
 	values := make(map[any]any)
-	if err := securecookie.DecodeMulti(name, c.Value, &values, sc.codecs...); err != nil {
-		return nil, false
+	c, err := r.Cookie(name)
+	if err == nil {
+		err = securecookie.DecodeMulti(name, c.Value, &values, sc.codecs...)
 	}
-	return values, true
+	return values, err == nil
 }
 
 // write sets the cookie that carries values.
@@ -178,9 +175,5 @@ func (st *CookieStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 	if _, ok := s.Values[createdAtKey]; !ok {
 		s.Values[createdAtKey] = st.now().Unix()
 	}
-	if err := st.cookies.write(w, s, s.Values); err != nil {
-		return err
-	}
-	s.IsNew = false
-	return nil
+	return st.cookies.write(w, s, s.Values)
 }

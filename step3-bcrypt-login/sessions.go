@@ -101,15 +101,12 @@ func (sc sessionCookies) newSession(store sessions.Store, name string) *sessions
 // it.
 func (sc sessionCookies) readID(r *http.Request, name string) (string, bool) {
 	name = sc.nameFor(name)
-	c, err := r.Cookie(name)
-	if err != nil {
-		return "", false
-	}
 	var id []byte
-	if err := securecookie.DecodeMulti(name, c.Value, &id, sc.codecs...); err != nil || len(id) == 0 {
-		return "", false
+	c, err := r.Cookie(name)
+	if err == nil {
+		err = securecookie.DecodeMulti(name, c.Value, &id, sc.codecs...)
 	}
-	return string(id), true
+	return string(id), err == nil && len(id) > 0
 }
 
 // write sets the cookie that carries id.
