@@ -276,13 +276,6 @@ func signupFailure(w http.ResponseWriter, r *http.Request, status int, username 
 	formFailure(w, r, status, "signup.html", page{Title: "Sign up", Username: username, FieldErrors: invalid}, "username", "password")
 }
 
-// meResponse is the answer of /me.
-type meResponse struct {
-	User      string `json:"user"`
-	CreatedAt string `json:"created_at"`
-	ExpiresAt string `json:"expires_at"`
-}
-
 // handleMe says who is signed in, and until when.
 func handleMe(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -291,11 +284,11 @@ func handleMe(store sessionStore) http.Handler {
 			return
 		}
 		created, expires := sessionTimes(s)
-		writeJSON(w, http.StatusOK, meResponse{
-			User:      user,
-			CreatedAt: created.UTC().Format(time.RFC3339),
-			ExpiresAt: expires.UTC().Format(time.RFC3339),
-		})
+		writeJSON(w, http.StatusOK, struct { // a struct, not a map: its fields keep their order
+			User      string `json:"user"`
+			CreatedAt string `json:"created_at"`
+			ExpiresAt string `json:"expires_at"`
+		}{user, created.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339)})
 	})
 }
 

@@ -32,30 +32,23 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// limitBody answers 413 to a body that says it is too large, and cuts off one
-// that turns out to be (the handlers then answer 413 too).
-func limitBody(next http.Handler) http.Handler {
+// checkBody turns away, before any handler reads it, a body that says it is
+// too large (413) and a POST body that is neither a form nor JSON, or does
+// not say what it is (415: read as nothing, it would be a login with an
+// empty username, answered as a failure). An empty body needs no type (curl
+// -X POST /logout; Basic credentials). A body that turns out to be too large
+// is cut off, and the handler that reads it answers 413 too.
+func checkBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxBodyBytes {
+		switch {
+		case r.ContentLength > maxBodyBytes:
 			writeError(w, r, http.StatusRequestEntityTooLarge, "request body too large (limit 64 KiB)")
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// requireBodyType answers 415 to a POST whose body is neither a form nor
-// JSON, or does not say what it is: read as nothing, it would be a login
-// with an empty username, counted and answered as a failure. An empty body
-// needs no type (curl -X POST /logout; Basic credentials).
-func requireBodyType(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.ContentLength != 0 && !isFormBody(r) && !isJSONBody(r) {
+		case r.Method == http.MethodPost && r.ContentLength != 0 && !isFormBody(r) && !isJSONBody(r):
 			writeError(w, r, http.StatusUnsupportedMediaType, "send a form (application/x-www-form-urlencoded) or JSON (application/json)")
-			return
+		default:
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
 }
 

@@ -165,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store, users, hasher, throttle, db)
-	r.Use(requireBodyType) // on the routes only: a wrong path or method is 404 or 405 first
+	r.Use(checkBody) // on the routes only: a wrong path or method is 404 or 405 first
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "page not found")
 	})
@@ -178,8 +178,7 @@ func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher 
 	// still answers, 503, and creates no session that nobody would receive.
 	h = limitTime(20*time.Second, h)
 	h = refuseCrossOrigin(h)
-	h = limitBody(h)
-	h = securityHeaders(h) // outside limitBody: its 413 carries them too
+	h = securityHeaders(h)
 	h = logRequests(logger, h)
 	return h
 }
