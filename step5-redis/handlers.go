@@ -84,14 +84,11 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		// but not this one if it was made after: so look at the hash again,
 		// now that the session exists, and take the sign-in back if it moved.
 		if now, err := users.FindUser(r.Context(), username); err != nil || !bytes.Equal(now.Hash, u.Hash) {
-			w.Header().Del("Set-Cookie")
-			s.Options.MaxAge = -1
-			switch {
-			case s.Save(r, w) != nil:
+			w.Header().Del("Set-Cookie") // the new session's cookie
+			s.Options.MaxAge = -1        // deletes the new session
+			if s.Save(r, w) != nil || err != nil {
 				storeFailed(w, r)
-			case err != nil:
-				usersFailed(w, r)
-			default:
+			} else {
 				loginFailure(w, r)
 			}
 			return
@@ -381,27 +378,17 @@ func handleRevoke(store sessionStore) http.Handler {
 	})
 }
 
-// handlePasswordPage shows the form that changes the password.
-func handlePasswordPage(store sessionStore) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, user, ok := signedIn(w, r, store)
-		if !ok {
-			return
-		}
-		render(w, http.StatusOK, "password.html", page{Title: "Change password", User: user})
-	})
-}
-
-// handlePassword changes the signed-in user's password. The current password
-// is asked for again, so that a session left open on a shared computer is not
+// handlePassword changes the signed-in user's password (the form is on the
+// sessions page). The current password is asked for again, so that a session left open on a shared computer is not
 // enough to take the account, and it is checked as at login: throttled, with
 // the same counter. Then every other session of the user ends (whoever knew
 // the old password, or holds a copied cookie, is out) and this one gets a
 // new id.
 func handlePassword(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		change, err := readPasswordChange(r)
-		if err != nil {
+		// Missing fields are empty strings: a wrong password, not a bad request.
+		var current, next string
+		if err := readBody(r, map[string]any{"current_password": &current, "new_password": &next}); err != nil {
 			badRequest(w, r, err)
 			return
 		}
@@ -409,13 +396,11 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if !ok {
 			return
 		}
-		if msg := validatePassword(change.New); msg != "" {
-			passwordFailure(w, r, http.StatusBadRequest, username, map[string]string{"new_password": "new " + msg})
+		if msg := validatePassword(next); msg != "" {
+			writeError(w, r, http.StatusBadRequest, "new "+msg)
 			return
 		}
-		u, ok := checkPassword(w, r, users, hasher, throttle, username, change.Current, func(w http.ResponseWriter, r *http.Request) {
-			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
-		})
+		u, ok := checkPassword(w, r, users, hasher, throttle, username, current, wrongPassword)
 		if !ok {
 			return
 		}
@@ -425,7 +410,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			return
 		}
 		defer done()
-		hash, err := hasher.Hash(change.New)
+		hash, err := hasher.Hash(next)
 		if err != nil {
 			hashingFailed(w, r)
 			return
@@ -442,7 +427,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			usersFailed(w, r)
 			return
 		} else if !bytes.Equal(now.Hash, u.Hash) {
-			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
+			wrongPassword(w, r)
 			return
 		}
 		if err := store.DeleteUserSessions(r.Context(), username, s.ID); err != nil {
@@ -452,7 +437,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		// Only over the hash that was checked: of two changes checked against
 		// the same old password, the second finds it gone, and gets 401.
 		if err := users.SetPassword(r.Context(), username, u.Hash, hash); errors.Is(err, errPasswordChanged) {
-			passwordFailure(w, r, http.StatusUnauthorized, username, map[string]string{"current_password": wrongPassword})
+			wrongPassword(w, r)
 			return
 		} else if err != nil {
 			usersFailed(w, r)
@@ -471,12 +456,10 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 	})
 }
 
-// wrongPassword is the answer to a wrong current password.
-const wrongPassword = "current password is incorrect"
-
-// passwordFailure answers a password change that cannot be made.
-func passwordFailure(w http.ResponseWriter, r *http.Request, status int, user string, invalid map[string]string) {
-	formFailure(w, r, status, "password.html", page{Title: "Change password", User: user, FieldErrors: invalid}, "current_password", "new_password")
+// wrongPassword answers a wrong current password. A browser gets the error
+// page, whose Back button returns to the form.
+func wrongPassword(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, http.StatusUnauthorized, "current password is incorrect")
 }
 
 // handleLogout deletes the session on the server, so that a copy of the

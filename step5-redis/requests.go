@@ -37,21 +37,6 @@ func readCredentials(r *http.Request) (credentials, error) {
 	return c, err
 }
 
-// passwordChange is a change of password as the client sent it.
-type passwordChange struct {
-	Current string
-	New     string
-}
-
-// readPasswordChange takes the current and the new password from a JSON body
-// or a form. Missing fields are empty strings (a wrong password, not a bad
-// request).
-func readPasswordChange(r *http.Request) (passwordChange, error) {
-	var c passwordChange
-	err := readBody(r, map[string]any{"current_password": &c.Current, "new_password": &c.New})
-	return c, err
-}
-
 // readBody reads the named fields of a JSON object or a form into the
 // strings they point to; a field that is missing is left as it is. Any other
 // body is empty: the middleware answered 415 to the others.

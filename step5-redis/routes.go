@@ -12,7 +12,6 @@ func addRoutes(r *mux.Router, store sessionStore, users userStore, hasher *hashe
 	r.Handle("/me", handleMe(store)).Methods("GET", "HEAD")
 	r.Handle("/sessions", handleSessions(store)).Methods("GET", "HEAD")
 	r.Handle("/sessions/revoke", handleRevoke(store)).Methods("POST")
-	r.Handle("/password", handlePasswordPage(store)).Methods("GET", "HEAD")
 	r.Handle("/password", handlePassword(store, users, hasher, throttle)).Methods("POST")
 	r.Handle("/logout", handleLogout(store)).Methods("POST")
 	r.Handle("/logout-all", handleLogoutAll(store)).Methods("POST")
