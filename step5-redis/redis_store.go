@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -138,15 +137,14 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	ctx, now, key := r.Context(), st.now(), st.sessionKey(id)
 	var row sessionRow
 	if err := st.client.HGetAll(ctx, key).Scan(&row); err != nil {
-		return nil, st.failed(ctx, "read session", err)
+		return nil, redisFailed(ctx, st.logger, "read session", err)
 	}
 	// Never issued, deleted or expired (no hash: no data, which does not
 	// decode), or undecodable: not adopted. Redis deletes a session at its
 	// end; the check of the end covers the moment around it and a restart
-	// with shorter flags. Nor is a signed-in session outside its user's
-	// slot, which no set lists.
+	// with shorter flags.
 	values, err := decodeValues([]byte(row.Data))
-	if err != nil || !now.Before(row.expiresAt(st.life)) || row.User != "" && !strings.HasPrefix(id, userTag(row.User)+".") {
+	if err != nil || !now.Before(row.expiresAt(st.life)) {
 		return s, nil
 	}
 	if row.User != "" {
@@ -154,12 +152,14 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	}
 
 	// HEAD changes nothing, not even the idle deadline.
+	// The idle timeout is the one the session was issued with (idle - seen),
+	// or the current flag's when shorter: a restart never lengthens it.
 	if r.Method != http.MethodHead && now.UnixMilli()-row.LastSeen >= st.life.touchEvery.Milliseconds() {
-		if err := st.update(ctx, key, now); err != nil {
-			return nil, st.failed(ctx, "touch session", err)
-		}
 		row.Idle = now.UnixMilli() + min(st.life.idleTimeout.Milliseconds(), row.Idle-row.LastSeen)
 		row.LastSeen = now.UnixMilli()
+		if err := st.update(ctx, key, row.expiresAt(st.life).Sub(now), "seen", row.LastSeen, "idle", row.Idle); err != nil {
+			return nil, redisFailed(ctx, st.logger, "touch session", err)
+		}
 	}
 	s.ID, s.Values, s.IsNew = id, values, false
 	setTimes(s, time.UnixMilli(row.Created), row.expiresAt(st.life))
@@ -171,25 +171,20 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 // another instance can fall between the check and the write. Each touches
 // the keys of one Cluster slot only.
 
-// updateScript writes fields of a live session, pushes its idle deadline out
-// and sets its TTL anew (as expiresAt); a deleted or expired session stays
-// deleted. The idle timeout is the one the session was issued with (idle -
-// seen), or the current flag's when shorter: a restart never lengthens it.
-// KEYS[1]: the session; ARGV: now, the idle timeout and the max lifetime
-// (ms), then field, value...
+// updateScript writes fields of the session at KEYS[1], if it is there, and
+// sets its TTL to ARGV[1] ms unless that is 0; then field, value... A
+// session deleted or expired since it was read stays deleted.
 var updateScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'created', 'seen', 'idle', 'absolute')
-if not f[1] then return 0 end
-local now = tonumber(ARGV[1])
-local idle = now + math.min(ARGV[2], f[3] - f[2])
-redis.call('HSET', KEYS[1], 'seen', now, 'idle', idle, unpack(ARGV, 4))
-return redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(idle, f[4], f[1] + ARGV[3]) - now))`)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if ARGV[1] == '0' then return 1 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])`)
 
-// update writes fields of the live session at key, last seen now. It only
-// ever updates: a session deleted since it was read stays deleted.
-func (st *RedisStore) update(ctx context.Context, key string, now time.Time, fieldValues ...any) error {
-	args := append([]any{now.UnixMilli(), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()}, fieldValues...)
-	return updateScript.Run(ctx, st.client, []string{key}, args...).Err()
+// update writes fields of the session at key, and gives it ttl to live
+// (0: as it was). It only ever updates: a session deleted since it was read
+// stays deleted.
+func (st *RedisStore) update(ctx context.Context, key string, ttl time.Duration, fieldValues ...any) error {
+	return updateScript.Run(ctx, st.client, []string{key}, append([]any{ttl.Milliseconds()}, fieldValues...)...).Err()
 }
 
 // Save stores the session and, for a new one, sets the cookie. A new
@@ -218,7 +213,9 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		// request read it, it stays gone. The user is written at creation
 		// only: a session changes hands only under a new id (the handlers
 		// call RenewID first), which puts it in its user's slot.
-		return st.failed(ctx, "update session", st.update(ctx, st.sessionKey(s.ID), now, "data", data))
+		// The deadlines are left as they are: the Get that read the session
+		// pushed them out if it was time.
+		return redisFailed(ctx, st.logger, "update session", st.update(ctx, st.sessionKey(s.ID), 0, "data", data))
 	}
 
 	// Anonymous sessions are bounded: past maxAnonymous new ones in an idle
@@ -231,17 +228,17 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		id = userTag(user) + "." + id
 		keys = []string{st.sessionKey(id), st.userSetKey(user)}
 	} else if n, err := countScript.Run(ctx, st.client, []string{st.prefix + "anonymous"}, st.life.idleTimeout.Milliseconds()).Int(); err != nil {
-		return st.failed(ctx, "count anonymous sessions", err)
+		return redisFailed(ctx, st.logger, "count anonymous sessions", err)
 	} else if n > st.maxAnonymous {
 		return nil // an anonymous session past the bound: not stored, no cookie
 	}
 	agent := strings.ToValidUTF8(r.UserAgent()[:min(len(r.UserAgent()), maxUserAgent)], "\uFFFD")
-	idle, absolute := now.Add(st.life.idleTimeout).UnixMilli(), now.Add(st.life.maxLifetime).UnixMilli()
-	err = createScript.Run(ctx, st.client, keys, min(idle, absolute)-now.UnixMilli(), idHash(id), st.userSessionKey(user, ""),
-		now.UnixMilli(), 2*st.life.maxLifetime.Milliseconds(), "user", user, "data", data,
-		"created", now.UnixMilli(), "seen", now.UnixMilli(), "idle", idle, "absolute", absolute, "ua", agent).Err()
+	ttl := min(st.life.idleTimeout, st.life.maxLifetime).Milliseconds()
+	err = createScript.Run(ctx, st.client, keys, ttl, idHash(id), st.userSessionKey(user, ""),
+		now.UnixMilli(), 2*st.life.maxLifetime.Milliseconds(), "user", user, "data", data, "created", now.UnixMilli(), "seen", now.UnixMilli(),
+		"idle", now.Add(st.life.idleTimeout).UnixMilli(), "absolute", now.Add(st.life.maxLifetime).UnixMilli(), "ua", agent).Err()
 	if err != nil {
-		return st.failed(ctx, "create session", err)
+		return redisFailed(ctx, st.logger, "create session", err)
 	}
 	// The cookie only once Redis has the session: a failed write sets no cookie.
 	if err := st.cookies.write(w, s, id); err != nil {
@@ -252,8 +249,7 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	return nil
 }
 
-// createScript stores a new session, if its id is new, and lists it in its
-// user's set, the set first: a script that fails halfway keeps what it
+// createScript stores a new session and lists it in its user's set, the set first: a script that fails halfway keeps what it
 // wrote, and no session may exist that the set does not list. It drops the
 // set's ten oldest members whose session Redis has deleted, so that the set
 // shrinks as fast as sign-ins grow it, with no clock deciding and no walk of
@@ -263,7 +259,6 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 // ARGV: the session's TTL (ms), its hash, what the names of its user's
 // sessions start with, now, the set's TTL (ms), then field, value...
 var createScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('session id in use') end
 if KEYS[2] then
   for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 9)) do
     if redis.call('EXISTS', ARGV[3] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
@@ -272,7 +267,7 @@ if KEYS[2] then
   if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-return redis.call('PEXPIRE', KEYS[1], math.max(1, ARGV[1]))`)
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])`)
 
 // countScript counts one in KEYS[1], in a window of ARGV[1] ms that the
 // first count opens, and returns the count.
@@ -283,11 +278,9 @@ return n`)
 
 // RenewID deletes the session and forgets its id; see sessionStore.
 func (st *RedisStore) RenewID(r *http.Request, s *sessions.Session) error {
-	if err := st.delete(r.Context(), s.ID); err != nil {
-		return err
-	}
-	s.ID = ""
-	return nil
+	id := s.ID
+	s.ID = "" // Save then stores the session under a new id
+	return st.delete(r.Context(), id)
 }
 
 // delete deletes the session. Its user's set may list it still: the set
@@ -296,7 +289,7 @@ func (st *RedisStore) delete(ctx context.Context, id string) error {
 	if id == "" {
 		return nil // never stored: nothing to delete, and nothing that can fail
 	}
-	return st.failed(ctx, "delete session", st.client.Del(ctx, st.sessionKey(id)).Err())
+	return redisFailed(ctx, st.logger, "delete session", st.client.Del(ctx, st.sessionKey(id)).Err())
 }
 
 // UserSessions lists the live sessions of user, the current one (currentID's)
@@ -305,13 +298,13 @@ func (st *RedisStore) delete(ctx context.Context, id string) error {
 func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	handles, err := st.client.ZRevRange(ctx, st.userSetKey(user), 0, -1).Result() // the newest first
 	if err != nil {
-		return nil, st.failed(ctx, "list sessions", err)
+		return nil, redisFailed(ctx, st.logger, "list sessions", err)
 	}
 	now, list := st.now(), []sessionInfo{}
 	for _, handle := range handles {
 		var row sessionRow // stays empty, and ended, when Redis has deleted the session
 		if err := st.client.HGetAll(ctx, st.userSessionKey(user, handle)).Scan(&row); err != nil {
-			return nil, st.failed(ctx, "list sessions", err)
+			return nil, redisFailed(ctx, st.logger, "list sessions", err)
 		}
 		if !now.Before(row.expiresAt(st.life)) {
 			continue
@@ -333,7 +326,7 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 // one script that checks whose it is: the user's set lists the user's own.
 func (st *RedisStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
 	deleted, err := revokeScript.Run(ctx, st.client, []string{st.userSessionKey(user, handle), st.userSetKey(user)}, handle).Bool()
-	return deleted, st.failed(ctx, "delete a session of the user", err)
+	return deleted, redisFailed(ctx, st.logger, "delete a session of the user", err)
 }
 
 // revokeScript deletes a session that the user's set lists, and says whether
@@ -349,7 +342,7 @@ return redis.call('DEL', KEYS[1])`)
 // listed, and deleted.
 func (st *RedisStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
 	err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, st.userSessionKey(user, ""), sessionHandle(exceptID)).Err()
-	return st.failed(ctx, "delete the user's sessions", err)
+	return redisFailed(ctx, st.logger, "delete the user's sessions", err)
 }
 
 // endAllScript deletes every session in the user's set but one. KEYS[1]:
@@ -373,22 +366,3 @@ func (st *RedisStore) Ping(ctx context.Context) error {
 	}
 	return st.client.Ping(ctx).Err()
 }
-
-// failed logs a failure of Redis, once, where it happens, and returns it with
-// context; the handlers then answer 503 without logging it again. Nothing
-// logged names a session: the commands carry only hashes of ids, and
-// go-redis' errors never repeat a command's arguments. No error (nil) is no
-// failure: failed returns nil.
-func (st *RedisStore) failed(ctx context.Context, what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
-		st.logger.Error("redis: "+what, "err", err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// errPartialOutage is no longer returned (Ping says only whether every
-// master answers); handlers.go still names it.
-var errPartialOutage = errors.New("redis cluster: some sessions cannot be served")

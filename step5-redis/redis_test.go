@@ -384,7 +384,7 @@ func TestTouchNeverResurrects(t *testing.T) {
 	clock.advance(2 * time.Minute) // the next read touches
 	s := must(st.Get(requestWith(ck), cookieName))
 	must0(t, st.RenewID(requestWith(ck), must(st.Get(requestWith(ck), cookieName))))
-	must0(t, st.update(t.Context(), st.sessionKey(s.ID), clock.t.Add(time.Minute), "seen", clock.t.Add(time.Minute).UnixMilli()))
+	must0(t, st.update(t.Context(), st.sessionKey(s.ID), time.Hour, "seen", clock.t.Add(time.Minute).UnixMilli()))
 	if n := countSessions(t, st); n != 0 {
 		t.Fatalf("a touch after the delete left %d sessions", n)
 	}

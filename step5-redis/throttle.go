@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -123,15 +122,16 @@ type limiter struct {
 // retryAfter is 0 while key has allowance left, else the time until its
 // window ends.
 func (l *limiter) retryAfter(key string) (time.Duration, error) {
-	n, err := l.client.Get(context.Background(), l.prefix+key).Int()
+	ctx := context.Background()
+	n, err := l.client.Get(ctx, l.prefix+key).Int()
 	if errors.Is(err, redis.Nil) || err == nil && n < l.limit {
 		return 0, nil // no attempt in this window (redis.Nil), or fewer than limit
 	}
 	if err != nil {
-		return 0, l.failed(err)
+		return 0, redisFailed(ctx, l.logger, "throttle", err)
 	}
-	ttl, err := l.client.PTTL(context.Background(), l.prefix+key).Result()
-	return max(ttl, time.Millisecond), l.failed(err) // the key may have expired since
+	ttl, err := l.client.PTTL(ctx, l.prefix+key).Result()
+	return max(ttl, time.Millisecond), redisFailed(ctx, l.logger, "throttle", err) // the key may have expired since
 }
 
 // add counts an attempt for key: INCR, and EXPIRE NX (Redis 7), in one
@@ -144,21 +144,13 @@ func (l *limiter) add(key string) error {
 		p.ExpireNX(ctx, l.prefix+key, l.window)
 		return nil
 	})
-	return l.failed(err)
+	return redisFailed(ctx, l.logger, "throttle", err)
 }
 
 // reset forgets key's attempts.
 func (l *limiter) reset(key string) error {
-	return l.failed(l.client.Del(context.Background(), l.prefix+key).Err())
-}
-
-// failed logs a Redis error, and returns it with context (nil for nil).
-func (l *limiter) failed(err error) error {
-	if err == nil {
-		return nil
-	}
-	l.logger.Error("redis: throttle", "err", err)
-	return fmt.Errorf("throttle: %w", err)
+	ctx := context.Background()
+	return redisFailed(ctx, l.logger, "throttle", l.client.Del(ctx, l.prefix+key).Err())
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.
