@@ -189,9 +189,8 @@ func TestOpenFileOfPreviousVersion(t *testing.T) {
 	if s := must(st.Get(requestWith(alice), cookieName)); !s.IsNew {
 		t.Fatal("alice's session survived its deletion")
 	}
-	if n := must(st.Sweep(t.Context(), now.Add(25*time.Hour))); n != 4 {
-		t.Fatalf("the sweeper deleted %d sessions, want the 3 anonymous ones and the JSON one", n)
-	}
+	// The sweeper deletes the 3 anonymous ones and the JSON one.
+	must0(t, st.Sweep(t.Context(), now.Add(25*time.Hour)))
 	if n := countSessions(t, st); n != 0 {
 		t.Fatalf("%d sessions left after the sweep", n)
 	}
@@ -624,7 +623,7 @@ func TestStoreConcurrency(t *testing.T) {
 					ck = c[0]
 				}
 			}
-			if _, err := st.Sweep(t.Context(), time.Now()); err != nil {
+			if err := st.Sweep(t.Context(), time.Now()); err != nil {
 				t.Errorf("goroutine %d: Sweep: %v", g, err)
 			}
 		})
