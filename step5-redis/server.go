@@ -107,10 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if cfg.redisURL == "" {
-		cfg.redisURL = cmp.Or(getenv("REDIS_URL"), defaultRedisURL)
-	}
-	rdb, err := connectRedis(cfg.redisURL)
+	rdb, err := connectRedis(cmp.Or(cfg.redisURL, getenv("REDIS_URL"), defaultRedisURL)) // the flag, else the environment
 	if err != nil {
 		return err
 	}
