@@ -235,10 +235,7 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 		info.Expires = row.expiresAt(st.life).UTC().Truncate(time.Second)
 		list = append(list, info)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, failed(ctx, st.logger, "list sessions", err)
-	}
-	return list, nil
+	return list, failed(ctx, st.logger, "list sessions", rows.Err())
 }
 
 // DeleteUserSession deletes the session of user whose handle is handle, in

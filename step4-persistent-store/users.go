@@ -66,10 +66,7 @@ func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return user{}, errNoUser
 	}
-	if err != nil {
-		return user{}, failed(ctx, u.logger, "find user", err)
-	}
-	return found, nil
+	return found, failed(ctx, u.logger, "find user", err)
 }
 
 // SetPassword checks and writes in one UPDATE: two changes racing cannot
