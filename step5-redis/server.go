@@ -55,13 +55,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.idleTimeout <= 0 || cfg.maxLifetime <= 0 {
 		return cfg, errors.New("-idle-timeout and -max-lifetime must be positive")
 	}
-	if cfg.redisPrefix == "" {
-		return cfg, errors.New("-redis-prefix must not be empty: it keeps deployments that share a Redis apart")
-	}
-	if strings.ContainsAny(cfg.redisPrefix, "{}") {
-		// Braces would change the Cluster hash tag of every key, and part
-		// a user's sessions from the user's set.
-		return cfg, errors.New("-redis-prefix must not contain { or }: Redis Cluster places keys by the part in braces")
+	if cfg.redisPrefix == "" || strings.ContainsAny(cfg.redisPrefix, "{}") {
+		// Empty, it would keep no deployment apart; braces would change the
+		// Cluster hash tag of every key, and part a user's sessions from the
+		// user's set.
+		return cfg, errors.New("-redis-prefix must be set, without { or }: it keeps deployments that share a Redis apart, and Redis Cluster places keys by the part in braces")
 	}
 	if cfg.bcryptCost < bcrypt.MinCost || cfg.bcryptCost > bcrypt.MaxCost {
 		return cfg, fmt.Errorf("-bcrypt-cost must be between %d and %d", bcrypt.MinCost, bcrypt.MaxCost)
