@@ -494,15 +494,10 @@ func handleLogoutAll(store sessionStore) http.Handler {
 	})
 }
 
-// pinger is what /healthz checks.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // handleHealthz answers 200 while the server and its database work, and 503
 // when the database does not answer. (A write lock that another process
 // holds is waited for up to the busy timeout, 5 s, as a login would wait.)
-func handleHealthz(db pinger) http.Handler {
+func handleHealthz(db *database) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := db.Ping(r.Context()); err != nil {
 			writeError(w, r, http.StatusServiceUnavailable, "the database is not answering")

@@ -130,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // newServer builds the whole HTTP handler: the routes, then the middleware
 // that every request goes through, innermost first (logRequests sees all).
-func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) http.Handler {
+func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db *database) http.Handler {
 	r := mux.NewRouter()
 	addRoutes(r, store, users, hasher, throttle, db)
 	r.Use(checkBody) // on the routes only: a wrong path or method is 404 or 405 first

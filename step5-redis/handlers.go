@@ -516,15 +516,10 @@ func handleLogoutAll(store sessionStore) http.Handler {
 	})
 }
 
-// pinger is what /healthz checks.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // handleHealthz answers 200 while the server, Redis and the database work,
 // and 503 when either does not answer: an instance that cannot reach Redis
 // signs nobody in, so a load balancer should send its clients elsewhere.
-func handleHealthz(store sessionStore, db pinger) http.Handler {
+func handleHealthz(store sessionStore, db *database) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// On a Cluster, Ping asks every master: a third of the users on 503
 		// is no health. Every instance says so at once; see docs/redis.md

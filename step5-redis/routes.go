@@ -3,7 +3,7 @@ package main
 import "github.com/gorilla/mux"
 
 // addRoutes is the whole outside of the app in one list.
-func addRoutes(r *mux.Router, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db pinger) {
+func addRoutes(r *mux.Router, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db *database) {
 	r.Handle("/", handleHome(store)).Methods("GET", "HEAD")
 	r.Handle("/visits", handleVisits(store)).Methods("GET", "HEAD")
 	r.Handle("/signup", handleSignupPage(store)).Methods("GET", "HEAD")
