@@ -126,8 +126,8 @@ func (st *RedisStore) New(r *http.Request, name string) (*sessions.Session, erro
 // Get returns the session named by the request's cookie, or a new one when
 // there is no cookie or it names no live session. It is one HGETALL, and a
 // write only when the idle deadline is due to be pushed out. When Redis
-// fails it returns the error and no session at all: nobody is anonymous by
-// mistake.
+// fails it returns the error, and the handlers answer 503: nobody is taken
+// for anonymous by mistake.
 func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, error) {
 	s := st.cookies.newSession(st, name)
 	id, ok := st.cookies.readID(r, name)
@@ -137,7 +137,7 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	ctx, now, key := r.Context(), st.now(), st.sessionKey(id)
 	var row sessionRow
 	if err := st.client.HGetAll(ctx, key).Scan(&row); err != nil {
-		return nil, redisFailed(ctx, st.logger, "read session", err)
+		return s, redisFailed(ctx, st.logger, "read session", err)
 	}
 	// Never issued, deleted or expired (no hash: no data, which does not
 	// decode), or undecodable: not adopted. Redis deletes a session at its
@@ -158,7 +158,7 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 		row.Idle = now.UnixMilli() + min(st.life.idleTimeout.Milliseconds(), row.Idle-row.LastSeen)
 		row.LastSeen = now.UnixMilli()
 		if err := st.update(ctx, key, row.expiresAt(st.life).Sub(now), "seen", row.LastSeen, "idle", row.Idle); err != nil {
-			return nil, redisFailed(ctx, st.logger, "touch session", err)
+			return s, redisFailed(ctx, st.logger, "touch session", err)
 		}
 	}
 	s.ID, s.Values, s.IsNew = id, values, false
