@@ -69,6 +69,28 @@ func TestStep4PersistentStore(t *testing.T) {
 	wantSignedOut(t, phone, "second browser, after its session was revoked")
 	login(t, phone, srv.URL, "alice", password)
 
+	// Change the password on the sessions page. A wrong current password is
+	// the error page; the right one signs the phone out, not this browser.
+	const newPassword = "a brand new passphrase"
+	fill(t, tab, "current_password", "not the password", "new_password", newPassword)
+	if st := click(t, tab, "change-password"); st != http.StatusUnauthorized {
+		t.Errorf("password change with a wrong current password: status %d, want 401", st)
+	}
+	if p := page(t, tab); !strings.Contains(p.Error, "current password is incorrect") {
+		t.Errorf("a refused password change does not say why:%s", describe(tab))
+	}
+	navigate(t, tab, srv.URL+"/sessions")
+	fill(t, tab, "current_password", password, "new_password", newPassword)
+	if st := click(t, tab, "change-password"); st != http.StatusOK {
+		t.Errorf("password change: status %d, want 200 (the sessions page)", st)
+	}
+	if rows := sessionRows(t, tab); len(rows) != 1 || !rows[0].Current {
+		t.Errorf("after the password change, the sessions page lists %q, want only this browser's", rowTexts(rows))
+	}
+	reload(t, phone)
+	wantSignedOut(t, phone, "second browser, after the password change")
+	login(t, phone, srv.URL, "alice", newPassword)
+
 	// Sign out everywhere: this browser and the phone.
 	click(t, tab, "logout-all")
 	navigate(t, tab, srv.URL+"/")

@@ -378,12 +378,12 @@ func handleRevoke(store sessionStore) http.Handler {
 	})
 }
 
-// handlePassword changes the signed-in user's password (the form is on the
-// sessions page). The current password is asked for again, so that a session left open on a shared computer is not
-// enough to take the account, and it is checked as at login: throttled, with
-// the same counter. Then every other session of the user ends (whoever knew
-// the old password, or holds a copied cookie, is out) and this one gets a
-// new id.
+// handlePassword changes the signed-in user's password (its form is on the
+// sessions page). The current password is asked for again, so that a
+// session left open on a shared computer is not enough to take the account,
+// and it is checked as at login: throttled, with the same counter. Then
+// every other session of the user ends (whoever knew the old password, or
+// holds a copied cookie, is out) and this one gets a new id.
 func handlePassword(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Missing fields are empty strings: a wrong password, not a bad request.
