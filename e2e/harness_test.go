@@ -731,8 +731,8 @@ func setUserAgent(t *testing.T, tab context.Context, ua string) {
 // signup creates an account through the signup form, which signs it in.
 func signup(t *testing.T, tab context.Context, baseURL, user, password string) {
 	t.Helper()
-	navigate(t, tab, baseURL+"/signup")
-	fill(t, tab, "username", user, "password", password)
+	navigate(t, tab, baseURL+"/")
+	fill(t, tab, "new-username", user, "new-password", password)
 	click(t, tab, "signup")
 	wantSignedIn(t, tab, user, "after signup")
 }

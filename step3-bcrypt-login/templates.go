@@ -19,14 +19,12 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 
 // page is what every template gets; each page uses the fields it needs.
 type page struct {
-	Title       string
-	User        string // signed-in user, "" when anonymous
-	Error       string
-	Visits      int
-	Created     time.Time
-	Expires     time.Time
-	Username    string            // what was typed in the signup form, to show it again
-	FieldErrors map[string]string // by form field: what is wrong with it
+	Title   string
+	User    string // signed-in user, "" when anonymous
+	Error   string
+	Visits  int
+	Created time.Time
+	Expires time.Time
 }
 
 // render writes a page. It renders into a buffer first, so that a template

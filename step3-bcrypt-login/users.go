@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 )
 
 // user is an account. Only a bcrypt hash of its password is kept: whoever
 // reads the users (a backup, a leak) still has to guess every password.
 type user struct {
-	Name      string
-	Hash      []byte
-	CreatedAt time.Time
+	Name string
+	Hash []byte
 }
 
 var (
@@ -53,7 +51,7 @@ func (m *memoryUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 	if _, ok := m.users[name]; ok {
 		return errUserExists
 	}
-	m.users[name] = user{Name: name, Hash: bytes.Clone(hash), CreatedAt: time.Now()}
+	m.users[name] = user{Name: name, Hash: bytes.Clone(hash)}
 	return nil
 }
 

@@ -6,7 +6,6 @@ import "github.com/gorilla/mux"
 func addRoutes(r *mux.Router, store sessionStore, users userStore, hasher *hasher, throttle *throttle, db *database) {
 	r.Handle("/", handleHome(store)).Methods("GET", "HEAD")
 	r.Handle("/visits", handleVisits(store)).Methods("GET", "HEAD")
-	r.Handle("/signup", handleSignupPage(store)).Methods("GET", "HEAD")
 	r.Handle("/signup", handleSignup(store, users, hasher, throttle)).Methods("POST")
 	r.Handle("/login", handleLogin(store, users, hasher, throttle)).Methods("POST")
 	r.Handle("/me", handleMe(store)).Methods("GET", "HEAD")

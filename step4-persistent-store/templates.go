@@ -19,15 +19,14 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 
 // page is what every template gets; each page uses the fields it needs.
 type page struct {
-	Title       string
-	User        string // signed-in user, "" when anonymous
-	Error       string
-	Visits      int
-	Created     time.Time
-	Expires     time.Time
-	Username    string            // what was typed in the signup form, to show it again
-	FieldErrors map[string]string // by form field: what is wrong with it
-	Sessions    []sessionInfo     // the user's sessions, on /sessions
+	Title   string
+	User    string // signed-in user, "" when anonymous
+	Error   string
+	Visits  int
+	Created time.Time
+	Expires time.Time
+
+	Sessions []sessionInfo // the user's sessions, on /sessions
 }
 
 // render writes a page. It renders into a buffer first, so that a template

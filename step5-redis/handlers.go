@@ -202,19 +202,6 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
-// handleSignupPage shows the signup form.
-func handleSignupPage(store sessionStore) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		user, _ := s.Values[userKey].(string)
-		render(w, http.StatusOK, "signup.html", page{Title: "Sign up", User: user})
-	})
-}
-
 // handleSignup creates an account and signs it in, in a session with a new id.
 func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -224,15 +211,15 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		username := foldUsername(creds.Username)
-		invalid := map[string]string{}
+		var broken []string // every rule broken, so that one try tells them all
 		if msg := validateUsername(username); msg != "" {
-			invalid["username"] = msg
+			broken = append(broken, msg)
 		}
 		if msg := validatePassword(creds.Password); msg != "" {
-			invalid["password"] = msg
+			broken = append(broken, msg)
 		}
-		if len(invalid) > 0 {
-			signupFailure(w, r, http.StatusBadRequest, creds.Username, invalid)
+		if len(broken) > 0 {
+			formFailure(w, r, http.StatusBadRequest, "home.html", page{Title: "Sign up", Error: strings.Join(broken, "; ")})
 			return
 		}
 		addr := clientAddr(r, throttle.trustProxy)
@@ -256,7 +243,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 		}
 		if err := users.CreateUser(r.Context(), username, hash); err != nil {
 			if errors.Is(err, errUserExists) {
-				signupFailure(w, r, http.StatusConflict, creds.Username, map[string]string{"username": err.Error()})
+				formFailure(w, r, http.StatusConflict, "home.html", page{Title: "Sign up", Error: err.Error()})
 				return
 			}
 			usersFailed(w, r)
@@ -270,26 +257,14 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 	})
 }
 
-// formFailure answers which fields of a form are wrong (p.FieldErrors):
-// one message for API clients, the fields in order; for browsers, the form
-// again, each message next to its field.
-func formFailure(w http.ResponseWriter, r *http.Request, status int, tmpl string, p page, fields ...string) {
+// formFailure answers a form that cannot be accepted, saying why (p.Error):
+// in JSON for API clients, on the page tmpl again for browsers.
+func formFailure(w http.ResponseWriter, r *http.Request, status int, tmpl string, p page) {
 	if wantsJSON(r, apiByDefault(r)) {
-		var msgs []string
-		for _, field := range fields {
-			if msg, ok := p.FieldErrors[field]; ok {
-				msgs = append(msgs, msg)
-			}
-		}
-		writeJSON(w, status, map[string]string{"error": strings.Join(msgs, "; ")})
+		writeJSON(w, status, map[string]string{"error": p.Error})
 		return
 	}
 	render(w, status, tmpl, p)
-}
-
-// signupFailure answers a signup whose fields break the rules.
-func signupFailure(w http.ResponseWriter, r *http.Request, status int, username string, invalid map[string]string) {
-	formFailure(w, r, status, "signup.html", page{Title: "Sign up", Username: username, FieldErrors: invalid}, "username", "password")
 }
 
 // handleMe says who is signed in, and until when.
