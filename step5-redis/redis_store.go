@@ -142,9 +142,10 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	// Never issued, deleted or expired (no hash: no data, which does not
 	// decode), or undecodable: not adopted. Redis deletes a session at its
 	// end; the check of the end covers the moment around it and a restart
-	// with shorter flags.
+	// with shorter flags. Nor is a signed-in session outside its user's
+	// slot, which no set lists.
 	values, err := decodeValues([]byte(row.Data))
-	if err != nil || !now.Before(row.expiresAt(st.life)) {
+	if err != nil || !now.Before(row.expiresAt(st.life)) || row.User != "" && !strings.HasPrefix(id, userTag(row.User)+".") {
 		return s, nil
 	}
 	if row.User != "" {
