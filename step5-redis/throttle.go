@@ -61,12 +61,11 @@ type throttle struct {
 }
 
 func newThrottle(client redis.UniversalClient, redisPrefix string, trustProxy bool, logger *slog.Logger) *throttle {
-	prefix := redisPrefix + "throttle:"
 	return &throttle{
 		trustProxy:   trustProxy,
-		failures:     &limiter{client, prefix + "failures:", maxFailures, failureWindow, logger},
-		addrFailures: &limiter{client, prefix + "addr-failures:", maxAddrFailures, failureWindow, logger},
-		signups:      &limiter{client, prefix + "signups:", maxSignups, signupWindow, logger},
+		failures:     &limiter{client, redisPrefix + "throttle:failures:", maxFailures, failureWindow, logger},
+		addrFailures: &limiter{client, redisPrefix + "throttle:addr-failures:", maxAddrFailures, failureWindow, logger},
+		signups:      &limiter{client, redisPrefix + "throttle:signups:", maxSignups, signupWindow, logger},
 	}
 }
 
