@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -195,15 +194,9 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		username := foldUsername(creds.Username)
-		var broken []string // every rule broken, so that one try tells them all
-		if msg := validateUsername(username); msg != "" {
-			broken = append(broken, msg)
-		}
-		if msg := validatePassword(creds.Password); msg != "" {
-			broken = append(broken, msg)
-		}
-		if len(broken) > 0 {
-			formFailure(w, r, http.StatusBadRequest, "home.html", page{Title: "Sign up", Error: strings.Join(broken, "; ")})
+		// Every rule broken, one a line, so that one try tells them all.
+		if err := errors.Join(validateUsername(username), validatePassword(creds.Password)); err != nil {
+			formFailure(w, r, http.StatusBadRequest, "home.html", page{Title: "Sign up", Error: err.Error()})
 			return
 		}
 		addr := clientAddr(r, throttle.trustProxy)

@@ -11,7 +11,6 @@ import (
 // user is an account. Only a bcrypt hash of its password is kept: whoever
 // reads the users (a backup, a leak) still has to guess every password.
 type user struct {
-	Name string
 	Hash []byte
 }
 
@@ -51,7 +50,7 @@ func (m *memoryUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 	if _, ok := m.users[name]; ok {
 		return errUserExists
 	}
-	m.users[name] = user{Name: name, Hash: bytes.Clone(hash)}
+	m.users[name] = user{Hash: bytes.Clone(hash)}
 	return nil
 }
 
@@ -101,30 +100,30 @@ const (
 	maxPasswordBytes = 72
 )
 
-// validateUsername says which rule a (folded) username breaks, or "".
-func validateUsername(name string) string {
+// validateUsername says which rule a (folded) username breaks, or nil.
+func validateUsername(name string) error {
 	switch {
 	case len(name) < minUsername:
-		return fmt.Sprintf("username must be at least %d characters", minUsername)
+		return fmt.Errorf("username must be at least %d characters", minUsername)
 	case len(name) > maxUsername:
-		return fmt.Sprintf("username must be at most %d characters", maxUsername)
+		return fmt.Errorf("username must be at most %d characters", maxUsername)
 	}
 	for _, c := range []byte(name) {
 		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return "username may contain only letters a-z, digits 0-9, '.', '_' and '-'"
+			return errors.New("username may contain only letters a-z, digits 0-9, '.', '_' and '-'")
 		}
 	}
-	return ""
+	return nil
 }
 
-// validatePassword says which rule a password breaks, or "". The limits are
+// validatePassword says which rule a password breaks, or nil. The limits are
 // in bytes, as bcrypt counts: "é" is 2 bytes, most emoji 4.
-func validatePassword(password string) string {
+func validatePassword(password string) error {
 	switch {
 	case len(password) < minPasswordBytes:
-		return fmt.Sprintf("password must be at least %d bytes long", minPasswordBytes)
+		return fmt.Errorf("password must be at least %d bytes long", minPasswordBytes)
 	case len(password) > maxPasswordBytes:
-		return fmt.Sprintf("password must be at most %d bytes long (bcrypt's limit; accented letters take 2 bytes, emoji 4)", maxPasswordBytes)
+		return fmt.Errorf("password must be at most %d bytes long (bcrypt's limit; accented letters take 2 bytes, emoji 4)", maxPasswordBytes)
 	}
-	return ""
+	return nil
 }

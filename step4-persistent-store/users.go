@@ -12,7 +12,6 @@ import (
 // user is an account. Only a bcrypt hash of its password is kept: whoever
 // reads the users (a backup, a leak) still has to guess every password.
 type user struct {
-	Name string
 	Hash []byte
 }
 
@@ -61,7 +60,7 @@ func (u *sqliteUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 }
 
 func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
-	found := user{Name: name}
+	var found user
 	err := u.db.QueryRowContext(ctx, `SELECT hash FROM users WHERE name = ?`, name).Scan(&found.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return user{}, errNoUser
@@ -106,30 +105,30 @@ const (
 	maxPasswordBytes = 72
 )
 
-// validateUsername says which rule a (folded) username breaks, or "".
-func validateUsername(name string) string {
+// validateUsername says which rule a (folded) username breaks, or nil.
+func validateUsername(name string) error {
 	switch {
 	case len(name) < minUsername:
-		return fmt.Sprintf("username must be at least %d characters", minUsername)
+		return fmt.Errorf("username must be at least %d characters", minUsername)
 	case len(name) > maxUsername:
-		return fmt.Sprintf("username must be at most %d characters", maxUsername)
+		return fmt.Errorf("username must be at most %d characters", maxUsername)
 	}
 	for _, c := range []byte(name) {
 		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return "username may contain only letters a-z, digits 0-9, '.', '_' and '-'"
+			return errors.New("username may contain only letters a-z, digits 0-9, '.', '_' and '-'")
 		}
 	}
-	return ""
+	return nil
 }
 
-// validatePassword says which rule a password breaks, or "". The limits are
+// validatePassword says which rule a password breaks, or nil. The limits are
 // in bytes, as bcrypt counts: "é" is 2 bytes, most emoji 4.
-func validatePassword(password string) string {
+func validatePassword(password string) error {
 	switch {
 	case len(password) < minPasswordBytes:
-		return fmt.Sprintf("password must be at least %d bytes long", minPasswordBytes)
+		return fmt.Errorf("password must be at least %d bytes long", minPasswordBytes)
 	case len(password) > maxPasswordBytes:
-		return fmt.Sprintf("password must be at most %d bytes long (bcrypt's limit; accented letters take 2 bytes, emoji 4)", maxPasswordBytes)
+		return fmt.Errorf("password must be at most %d bytes long (bcrypt's limit; accented letters take 2 bytes, emoji 4)", maxPasswordBytes)
 	}
-	return ""
+	return nil
 }

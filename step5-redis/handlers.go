@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -211,15 +210,9 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		username := foldUsername(creds.Username)
-		var broken []string // every rule broken, so that one try tells them all
-		if msg := validateUsername(username); msg != "" {
-			broken = append(broken, msg)
-		}
-		if msg := validatePassword(creds.Password); msg != "" {
-			broken = append(broken, msg)
-		}
-		if len(broken) > 0 {
-			formFailure(w, r, http.StatusBadRequest, "home.html", page{Title: "Sign up", Error: strings.Join(broken, "; ")})
+		// Every rule broken, one a line, so that one try tells them all.
+		if err := errors.Join(validateUsername(username), validatePassword(creds.Password)); err != nil {
+			formFailure(w, r, http.StatusBadRequest, "home.html", page{Title: "Sign up", Error: err.Error()})
 			return
 		}
 		addr := clientAddr(r, throttle.trustProxy)
@@ -371,8 +364,8 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if !ok {
 			return
 		}
-		if msg := validatePassword(next); msg != "" {
-			writeError(w, r, http.StatusBadRequest, "new "+msg)
+		if err := validatePassword(next); err != nil {
+			writeError(w, r, http.StatusBadRequest, "new "+err.Error())
 			return
 		}
 		u, ok := checkPassword(w, r, users, hasher, throttle, username, current, wrongPassword)
