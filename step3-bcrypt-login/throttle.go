@@ -20,8 +20,8 @@ const (
 	// Signups from one client address (those that reach hashing).
 	maxSignups   = 10
 	signupWindow = time.Hour
-	// maxKeys bounds each limiter's memory (about 150 bytes per key).
-	maxKeys = 100_000
+	// maxKeys bounds the throttle's memory (about 150 bytes per key).
+	maxKeys = 300_000
 )
 
 // throttle slows down password guessing and account creation, with three
@@ -50,25 +50,32 @@ const (
 // and good passwords are for. The methods return errors for a throttle
 // kept in a database; this one, in memory, never fails.
 type throttle struct {
-	trustProxy   bool
-	failures     *limiter // failed logins per username and address
-	addrFailures *limiter // failed logins per address
-	signups      *limiter // signups per address
+	trustProxy bool
+	now        func() time.Time // a test's clock
+
+	mu     sync.Mutex
+	counts map[string]count // by purpose and key: "failures:", "addr-failures:", "signups:"
+}
+
+// count is a key's attempts in a fixed window: each limit allows so many
+// within its window of the first, and the whole allowance comes back when
+// the window ends. (Across a window's edge, up to twice the limit can pass:
+// enough to stop guessing, and far simpler than a sliding window.)
+type count struct {
+	n    int
+	ends time.Time
 }
 
 func newThrottle(trustProxy bool) *throttle {
-	return &throttle{
-		trustProxy:   trustProxy,
-		failures:     newLimiter(maxFailures, failureWindow),
-		addrFailures: newLimiter(maxAddrFailures, failureWindow),
-		signups:      newLimiter(maxSignups, signupWindow),
-	}
+	return &throttle{trustProxy: trustProxy, now: time.Now, counts: make(map[string]count)}
 }
 
 // loginRetryAfter says how long logins for username from addr must wait:
 // 0 while both the pair and the address have allowance left.
 func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error) {
-	return max(t.failures.retryAfter(hashKey(username, addr)), t.addrFailures.retryAfter(hashKey(addr))), nil
+	pair := t.retryAfter("failures:"+hashKey(username, addr), maxFailures, failureWindow)
+	all := t.retryAfter("addr-failures:"+hashKey(addr), maxAddrFailures, failureWindow)
+	return max(pair, all), nil
 }
 
 // loginChecked counts a checked login: a failure for the pair and for the
@@ -76,93 +83,70 @@ func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error)
 // address's (or signing in to one's own account between guesses would).
 func (t *throttle) loginChecked(username, addr string, ok bool) error {
 	if ok {
-		t.failures.reset(hashKey(username, addr))
+		t.reset("failures:" + hashKey(username, addr))
 		return nil
 	}
-	t.failures.add(hashKey(username, addr))
-	t.addrFailures.add(hashKey(addr))
+	t.add("failures:"+hashKey(username, addr), failureWindow)
+	t.add("addr-failures:"+hashKey(addr), failureWindow)
 	return nil
 }
 
 // signupRetryAfter says how long signups from addr must wait.
 func (t *throttle) signupRetryAfter(addr string) (time.Duration, error) {
-	return t.signups.retryAfter(hashKey(addr)), nil
+	return t.retryAfter("signups:"+hashKey(addr), maxSignups, signupWindow), nil
 }
 
 // signupCounted counts a signup from addr.
 func (t *throttle) signupCounted(addr string) error {
-	t.signups.add(hashKey(addr))
+	t.add("signups:"+hashKey(addr), signupWindow)
 	return nil
-}
-
-// limiter counts attempts per key in a fixed window: at most limit of them
-// within window of the first. The whole allowance comes back when the
-// window ends. (Across a window's edge, up to twice the limit can pass:
-// enough to stop guessing, and far simpler than a sliding window.)
-type limiter struct {
-	limit  int
-	window time.Duration
-	now    func() time.Time // a test's clock
-
-	mu     sync.Mutex
-	counts map[string]count
-}
-
-// count is a key's attempts in its window.
-type count struct {
-	n    int
-	ends time.Time
-}
-
-func newLimiter(limit int, window time.Duration) *limiter {
-	return &limiter{limit: limit, window: window, now: time.Now, counts: make(map[string]count)}
 }
 
 // retryAfter is 0 while key has allowance left, else the time until its
 // window ends.
-func (l *limiter) retryAfter(key string) time.Duration {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c, ok := l.counts[key]
-	if !ok && len(l.counts) >= maxKeys && !l.sweep(now) {
-		return l.window // full of live windows: refuse rather than forget one
+func (t *throttle) retryAfter(key string, limit int, window time.Duration) time.Duration {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := t.counts[key]
+	if !ok && len(t.counts) >= maxKeys && !t.sweep(now) {
+		return window // full of live windows: refuse rather than forget one
 	}
-	if c.n < l.limit || !now.Before(c.ends) {
+	if c.n < limit || !now.Before(c.ends) {
 		return 0
 	}
 	return c.ends.Sub(now)
 }
 
 // add counts an attempt for key.
-func (l *limiter) add(key string) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.counts[key]
+func (t *throttle) add(key string, window time.Duration) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.counts[key]
 	if !now.Before(c.ends) {
-		c = count{ends: now.Add(l.window)} // the window opens at the first attempt
+		c = count{ends: now.Add(window)} // the window opens at the first attempt
 	}
 	c.n++
-	l.counts[key] = c
+	t.counts[key] = c
 }
 
 // reset forgets key's attempts.
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.counts, key)
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.counts, key)
 }
 
 // sweep drops the windows that have ended, and says whether that made
-// room. l.mu is held.
-func (l *limiter) sweep(now time.Time) bool {
-	for key, c := range l.counts {
+// room. t.mu is held.
+func (t *throttle) sweep(now time.Time) bool {
+	for key, c := range t.counts {
 		if !now.Before(c.ends) {
-			delete(l.counts, key)
+			delete(t.counts, key)
 		}
 	}
-	return len(l.counts) < maxKeys
+	return len(t.counts) < maxKeys
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.

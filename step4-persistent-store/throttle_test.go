@@ -194,10 +194,10 @@ func TestSignupsPerAddress(t *testing.T) {
 
 // fail makes n attempts for key, each checked then counted, and says how
 // many were allowed.
-func fail(l *limiter, key string, n int) (allowed int) {
+func fail(th *throttle, key string, limit int, window time.Duration, n int) (allowed int) {
 	for range n {
-		if l.retryAfter(key) == 0 {
-			l.add(key)
+		if th.retryAfter(key, limit, window) == 0 {
+			th.add(key, window)
 			allowed++
 		}
 	}
@@ -214,46 +214,46 @@ func TestLimitsRefillAfterTheWindow(t *testing.T) {
 		window time.Duration
 	}{{maxAddrFailures, failureWindow}, {maxFailures, failureWindow}, {maxSignups, signupWindow}} {
 		clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-		l := newLimiter(tc.limit, tc.window)
-		l.now = clock.now
-		if n := fail(l, "k", tc.limit+1); n != tc.limit {
+		th := newThrottle(false)
+		th.now = clock.now
+		if n := fail(th, "k", tc.limit, tc.window, tc.limit+1); n != tc.limit {
 			t.Fatalf("limit %d: %d of %d attempts allowed", tc.limit, n, tc.limit+1)
 		}
 		clock.advance(tc.window / 3)
-		if got := l.retryAfter("k"); got != tc.window*2/3 {
+		if got := th.retryAfter("k", tc.limit, tc.window); got != tc.window*2/3 {
 			t.Errorf("limit %d: a third into the window, Retry-After %v, want %v", tc.limit, got, tc.window*2/3)
 		}
 		clock.advance(tc.window * 2 / 3)
-		if n := fail(l, "k", tc.limit+1); n != tc.limit {
+		if n := fail(th, "k", tc.limit, tc.window, tc.limit+1); n != tc.limit {
 			t.Errorf("limit %d: one window later, %d of %d attempts allowed, want %d", tc.limit, n, tc.limit+1, tc.limit)
 		}
 	}
 }
 
-// A limiter's memory is bounded: when it holds maxKeys live windows, a new
-// key is refused rather than a locked one forgotten, so that filling the
-// table never gives a guesser their tries back; windows that have ended
-// make room.
+// The throttle's memory is bounded: when it holds maxKeys live windows, a
+// new key is refused rather than a locked one forgotten, so that filling
+// the table never gives a guesser their tries back; windows that have
+// ended make room.
 func TestThrottleMemoryIsBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-	l := newLimiter(maxFailures, failureWindow)
-	l.now = clock.now
-	fail(l, "alice", maxFailures)
+	th := newThrottle(false)
+	th.now = clock.now
+	fail(th, "alice", maxFailures, failureWindow, maxFailures)
 	for i := range maxKeys - 1 {
-		fail(l, strconv.Itoa(i), 1)
+		fail(th, strconv.Itoa(i), maxFailures, failureWindow, 1)
 	}
-	if got := l.retryAfter("one too many"); got != failureWindow {
+	if got := th.retryAfter("one too many", maxFailures, failureWindow); got != failureWindow {
 		t.Errorf("a new key in a full table: Retry-After %v, want the window, %v", got, failureWindow)
 	}
-	if l.retryAfter("alice") == 0 {
+	if th.retryAfter("alice", maxFailures, failureWindow) == 0 {
 		t.Error("a locked key in a full table was let through")
 	}
 	clock.advance(failureWindow)
-	if n := fail(l, "one more", 1); n != 1 {
+	if n := fail(th, "one more", maxFailures, failureWindow, 1); n != 1 {
 		t.Error("a new key once every window has passed was refused")
 	}
-	if len(l.counts) != 1 {
-		t.Errorf("%d keys kept once every window had passed, want 1", len(l.counts))
+	if len(th.counts) != 1 {
+		t.Errorf("%d keys kept once every window had passed, want 1", len(th.counts))
 	}
 }
 
