@@ -54,29 +54,24 @@ const (
 // addresses: that is what slow hashes and good passwords are for. When
 // Redis fails, the methods fail: 503, never a sign-in.
 type throttle struct {
-	trustProxy   bool
-	failures     *limiter // failed logins per username and address
-	addrFailures *limiter // failed logins per address
-	signups      *limiter // signups per address
+	trustProxy bool
+	client     redis.UniversalClient
+	prefix     string // of its keys: -redis-prefix, then "throttle:"
+	logger     *slog.Logger
 }
 
 func newThrottle(client redis.UniversalClient, redisPrefix string, trustProxy bool, logger *slog.Logger) *throttle {
-	return &throttle{
-		trustProxy:   trustProxy,
-		failures:     &limiter{client, redisPrefix + "throttle:failures:", maxFailures, failureWindow, logger},
-		addrFailures: &limiter{client, redisPrefix + "throttle:addr-failures:", maxAddrFailures, failureWindow, logger},
-		signups:      &limiter{client, redisPrefix + "throttle:signups:", maxSignups, signupWindow, logger},
-	}
+	return &throttle{trustProxy: trustProxy, client: client, prefix: redisPrefix + "throttle:", logger: logger}
 }
 
 // loginRetryAfter says how long logins for username from addr must wait:
 // 0 while both the pair and the address have allowance left.
 func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error) {
-	pair, err := t.failures.retryAfter(hashKey(username, addr))
+	pair, err := t.retryAfter("failures:"+hashKey(username, addr), maxFailures)
 	if err != nil {
 		return 0, err
 	}
-	all, err := t.addrFailures.retryAfter(hashKey(addr))
+	all, err := t.retryAfter("addr-failures:"+hashKey(addr), maxAddrFailures)
 	return max(pair, all), err
 }
 
@@ -85,71 +80,64 @@ func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error)
 // address's (or signing in to one's own account between guesses would).
 func (t *throttle) loginChecked(username, addr string, ok bool) error {
 	if ok {
-		return t.failures.reset(hashKey(username, addr))
+		return t.reset("failures:" + hashKey(username, addr))
 	}
-	if err := t.failures.add(hashKey(username, addr)); err != nil {
+	if err := t.add("failures:"+hashKey(username, addr), failureWindow); err != nil {
 		return err
 	}
-	return t.addrFailures.add(hashKey(addr))
+	return t.add("addr-failures:"+hashKey(addr), failureWindow)
 }
 
 // signupRetryAfter says how long signups from addr must wait.
 func (t *throttle) signupRetryAfter(addr string) (time.Duration, error) {
-	return t.signups.retryAfter(hashKey(addr))
+	return t.retryAfter("signups:"+hashKey(addr), maxSignups)
 }
 
 // signupCounted counts a signup from addr.
 func (t *throttle) signupCounted(addr string) error {
-	return t.signups.add(hashKey(addr))
+	return t.add("signups:"+hashKey(addr), signupWindow)
 }
 
-// limiter counts attempts per key in a fixed window, in Redis, so that
-// every instance sees the same counts: at most limit of them within window
-// of the first. The whole allowance comes back when the window ends: the
-// key expires. (Across a window's edge, up to twice the limit can pass:
-// enough to stop guessing, and far simpler than a sliding window.) Its
-// commands use no request's context: an attempt checked counts, whether
-// its client waits for the answer or not (timeoutHook bounds each one).
-type limiter struct {
-	client redis.UniversalClient
-	prefix string // of its keys
-	limit  int
-	window time.Duration
-	logger *slog.Logger
-}
+// A key's count is one Redis counter in a fixed window: each limit allows so
+// many within its window of the first, and the whole allowance comes back
+// when the window ends: the key expires. (Across a window's edge, up to
+// twice the limit can pass: enough to stop guessing, and far simpler than a
+// sliding window.) The commands use no request's context: an attempt
+// checked counts, whether its client waits for the answer or not
+// (timeoutHook bounds each one).
 
 // retryAfter is 0 while key has allowance left, else the time until its
 // window ends.
-func (l *limiter) retryAfter(key string) (time.Duration, error) {
+func (t *throttle) retryAfter(key string, limit int) (time.Duration, error) {
 	ctx := context.Background()
-	n, err := l.client.Get(ctx, l.prefix+key).Int()
-	if errors.Is(err, redis.Nil) || err == nil && n < l.limit {
+	n, err := t.client.Get(ctx, t.prefix+key).Int()
+	if errors.Is(err, redis.Nil) || err == nil && n < limit {
 		return 0, nil // no attempt in this window (redis.Nil), or fewer than limit
 	}
 	if err != nil {
-		return 0, redisFailed(ctx, l.logger, "throttle", err)
+		return 0, redisFailed(ctx, t.logger, "throttle", err)
 	}
-	ttl, err := l.client.PTTL(ctx, l.prefix+key).Result()
-	return max(ttl, time.Millisecond), redisFailed(ctx, l.logger, "throttle", err) // the key may have expired since
+	ttl, err := t.client.PTTL(ctx, t.prefix+key).Result()
+	return max(ttl, time.Millisecond), redisFailed(ctx, t.logger, "throttle", err) // the key may have expired since
 }
 
 // add counts an attempt for key: INCR, and EXPIRE NX (Redis 7), in one
 // transaction, so that the window opens at the first attempt and no count
 // lives on without one.
-func (l *limiter) add(key string) error {
+func (t *throttle) add(key string, window time.Duration) error {
 	ctx := context.Background()
-	_, err := l.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, l.prefix+key)
-		p.ExpireNX(ctx, l.prefix+key, l.window)
+	_, err := t.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, t.prefix+key)
+		p.ExpireNX(ctx, t.prefix+key, window)
 		return nil
 	})
-	return redisFailed(ctx, l.logger, "throttle", err)
+	return redisFailed(ctx, t.logger, "throttle", err)
 }
 
 // reset forgets key's attempts.
-func (l *limiter) reset(key string) error {
+func (t *throttle) reset(key string) error {
 	ctx := context.Background()
-	return redisFailed(ctx, l.logger, "throttle", l.client.Del(ctx, l.prefix+key).Err())
+	return redisFailed(ctx, t.logger, "throttle", t.client.Del(ctx, t.prefix+key).Err())
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.

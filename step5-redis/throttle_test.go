@@ -276,15 +276,15 @@ func TestThrottleKeys(t *testing.T) {
 }
 
 // Each allowance comes back in full one window after the first attempt
-// that used it: the key expires. A limiter with a one-second window, on a
+// that used it: the key expires. A count with a one-second window, on a
 // real Redis.
 func TestLimitsRefillAfterTheWindow(t *testing.T) {
 	rs := startRedis(t)
-	l := &limiter{rs.client(), "test:", maxFailures, time.Second, slog.New(slog.DiscardHandler)}
+	th := newThrottle(rs.client(), "test:", false, slog.New(slog.DiscardHandler))
 	fail := func(n int) (allowed int) {
 		for range n {
-			if must(l.retryAfter("k")) == 0 {
-				must0(t, l.add("k"))
+			if must(th.retryAfter("k", maxFailures)) == 0 {
+				must0(t, th.add("k", time.Second))
 				allowed++
 			}
 		}
@@ -293,10 +293,10 @@ func TestLimitsRefillAfterTheWindow(t *testing.T) {
 	if n := fail(maxFailures + 1); n != maxFailures {
 		t.Fatalf("%d of %d attempts allowed, want %d", n, maxFailures+1, maxFailures)
 	}
-	if retryAfter := must(l.retryAfter("k")); retryAfter <= 0 || retryAfter > time.Second {
+	if retryAfter := must(th.retryAfter("k", maxFailures)); retryAfter <= 0 || retryAfter > time.Second {
 		t.Errorf("after the limit: Retry-After %v, want within the window", retryAfter)
 	}
-	waitUntil(t, "the window ends", func() bool { return must(l.retryAfter("k")) == 0 })
+	waitUntil(t, "the window ends", func() bool { return must(th.retryAfter("k", maxFailures)) == 0 })
 	if n := fail(maxFailures + 1); n != maxFailures {
 		t.Errorf("one window later, %d of %d attempts allowed, want %d", n, maxFailures+1, maxFailures)
 	}
