@@ -20,20 +20,22 @@ func TestStep3BcryptLogin(t *testing.T) {
 	wantSignedOut(t, tab, "first visit")
 	screenshot(t, tab, "step3-home-anonymous")
 
-	// The signup form is beside the login form; the page names every rule
-	// a refused signup broke.
+	// The signup form is beside the login form; a refused signup names
+	// every rule it broke, on an error page.
 	fill(t, tab, "new-username", "alice", "new-password", "short")
 	if st := click(t, tab, "signup"); st != http.StatusBadRequest {
 		t.Errorf("signup with a 5-byte password: status %d, want 400", st)
 	}
 	wantError(t, tab, "password must be at least 8")
-	screenshot(t, tab, "step3-signup-error")
+	navigate(t, tab, srv.URL+"/")
 	fill(t, tab, "new-username", "a!", "new-password", "short")
 	if st := click(t, tab, "signup"); st != http.StatusBadRequest {
 		t.Errorf("signup as %q: status %d, want 400", "a!", st)
 	}
 	wantError(t, tab, "username must be at least 3")
 	wantError(t, tab, "password must be at least 8")
+	screenshot(t, tab, "step3-signup-error")
+	navigate(t, tab, srv.URL+"/")
 
 	fill(t, tab, "new-username", "Alice", "new-password", "a long enough passphrase")
 	click(t, tab, "signup")

@@ -196,7 +196,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 		username := foldUsername(creds.Username)
 		// Every rule broken, one a line, so that one try tells them all.
 		if err := errors.Join(validateUsername(username), validatePassword(creds.Password)); err != nil {
-			formFailure(w, r, http.StatusBadRequest, "home.html", page{Title: "Sign up", Error: err.Error()})
+			writeError(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
 		addr := clientAddr(r, throttle.trustProxy)
@@ -220,7 +220,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 		}
 		if err := users.CreateUser(r.Context(), username, hash); err != nil {
 			if errors.Is(err, errUserExists) {
-				formFailure(w, r, http.StatusConflict, "home.html", page{Title: "Sign up", Error: err.Error()})
+				writeError(w, r, http.StatusConflict, err.Error())
 				return
 			}
 			usersFailed(w, r)
@@ -232,16 +232,6 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 		}
 		respond(w, r, http.StatusCreated, map[string]any{"user": username}, "/")
 	})
-}
-
-// formFailure answers a form that cannot be accepted, saying why (p.Error):
-// in JSON for API clients, on the page tmpl again for browsers.
-func formFailure(w http.ResponseWriter, r *http.Request, status int, tmpl string, p page) {
-	if wantsJSON(r, apiByDefault(r)) {
-		writeJSON(w, status, map[string]string{"error": p.Error})
-		return
-	}
-	render(w, status, tmpl, p)
 }
 
 // handleMe says who is signed in, and until when.
