@@ -145,17 +145,18 @@ func (db *database) setting(ctx context.Context, name, newValue string) (value s
 	return value, value == newValue, nil
 }
 
-// failed logs a failure of the database, once, where it happens, and returns
-// it with context; the handlers then answer 503 without logging it again.
-// Nothing logged names a session: the queries carry only hashes of ids, and
-// SQLite's messages never repeat the values bound to a query. No error
-// (nil) is no failure: failed returns nil.
+// failed logs a failure of a store (the database; Redis in step 5), once,
+// where it happens, and returns it with context; the handlers then answer 503
+// without logging it again. Nothing logged names a session: queries and
+// commands carry only hashes of ids, and neither SQLite's nor go-redis'
+// errors repeat the values sent. No error (nil) is no failure: failed
+// returns nil.
 func failed(ctx context.Context, logger *slog.Logger, what string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
-		logger.Error("database: "+what, "err", err)
+		logger.Error(what, "err", err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

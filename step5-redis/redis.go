@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -99,19 +98,4 @@ func (timeoutHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		defer cancel()
 		return next(ctx, cmds)
 	}
-}
-
-// redisFailed logs a failure of Redis, once, where it happens, and returns it
-// with context (nil for nil), as failed does for the database; the handlers
-// then answer 503 without logging it again. Nothing logged names a session:
-// the commands carry only hashes of ids, and go-redis' errors never repeat a
-// command's arguments.
-func redisFailed(ctx context.Context, logger *slog.Logger, what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(ctx.Err(), context.Canceled) { // a request whose client left is no failure of ours
-		logger.Error("redis: "+what, "err", err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

@@ -137,7 +137,7 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	ctx, now, key := r.Context(), st.now(), st.sessionKey(id)
 	var row sessionRow
 	if err := st.client.HGetAll(ctx, key).Scan(&row); err != nil {
-		return s, redisFailed(ctx, st.logger, "read session", err)
+		return s, failed(ctx, st.logger, "read session", err)
 	}
 	// Never issued, deleted or expired (no hash: no data, which does not
 	// decode), or undecodable: not adopted. Redis deletes a session at its
@@ -159,7 +159,7 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 		row.Idle = now.UnixMilli() + min(st.life.idleTimeout.Milliseconds(), row.Idle-row.LastSeen)
 		row.LastSeen = now.UnixMilli()
 		if err := st.update(ctx, key, row.expiresAt(st.life).Sub(now), "seen", row.LastSeen, "idle", row.Idle); err != nil {
-			return s, redisFailed(ctx, st.logger, "touch session", err)
+			return s, failed(ctx, st.logger, "touch session", err)
 		}
 	}
 	s.ID, s.Values, s.IsNew = id, values, false
@@ -216,7 +216,7 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		// call RenewID first), which puts it in its user's slot.
 		// The deadlines are left as they are: the Get that read the session
 		// pushed them out if it was time.
-		return redisFailed(ctx, st.logger, "update session", st.update(ctx, st.sessionKey(s.ID), 0, "data", data))
+		return failed(ctx, st.logger, "update session", st.update(ctx, st.sessionKey(s.ID), 0, "data", data))
 	}
 
 	// Anonymous sessions are bounded: past maxAnonymous new ones in an idle
@@ -229,7 +229,7 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		id = userTag(user) + "." + id
 		keys = []string{st.sessionKey(id), st.userSetKey(user)}
 	} else if n, err := countScript.Run(ctx, st.client, []string{st.prefix + "anonymous"}, st.life.idleTimeout.Milliseconds()).Int(); err != nil {
-		return redisFailed(ctx, st.logger, "count anonymous sessions", err)
+		return failed(ctx, st.logger, "count anonymous sessions", err)
 	} else if n > st.maxAnonymous {
 		return nil // an anonymous session past the bound: not stored, no cookie
 	}
@@ -239,7 +239,7 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		now.UnixMilli(), 2*st.life.maxLifetime.Milliseconds(), "user", user, "data", data, "created", now.UnixMilli(), "seen", now.UnixMilli(),
 		"idle", now.Add(st.life.idleTimeout).UnixMilli(), "absolute", now.Add(st.life.maxLifetime).UnixMilli(), "ua", agent).Err()
 	if err != nil {
-		return redisFailed(ctx, st.logger, "create session", err)
+		return failed(ctx, st.logger, "create session", err)
 	}
 	// The cookie only once Redis has the session: a failed write sets no cookie.
 	if err := st.cookies.write(w, s, id); err != nil {
@@ -290,7 +290,7 @@ func (st *RedisStore) delete(ctx context.Context, id string) error {
 	if id == "" {
 		return nil // never stored: nothing to delete, and nothing that can fail
 	}
-	return redisFailed(ctx, st.logger, "delete session", st.client.Del(ctx, st.sessionKey(id)).Err())
+	return failed(ctx, st.logger, "delete session", st.client.Del(ctx, st.sessionKey(id)).Err())
 }
 
 // UserSessions lists the live sessions of user, the current one (currentID's)
@@ -299,13 +299,13 @@ func (st *RedisStore) delete(ctx context.Context, id string) error {
 func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	handles, err := st.client.ZRevRange(ctx, st.userSetKey(user), 0, -1).Result() // the newest first
 	if err != nil {
-		return nil, redisFailed(ctx, st.logger, "list sessions", err)
+		return nil, failed(ctx, st.logger, "list sessions", err)
 	}
 	now, list := st.now(), []sessionInfo{}
 	for _, handle := range handles {
 		var row sessionRow // stays empty, and ended, when Redis has deleted the session
 		if err := st.client.HGetAll(ctx, st.userSessionKey(user, handle)).Scan(&row); err != nil {
-			return nil, redisFailed(ctx, st.logger, "list sessions", err)
+			return nil, failed(ctx, st.logger, "list sessions", err)
 		}
 		if !now.Before(row.expiresAt(st.life)) {
 			continue
@@ -327,7 +327,7 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 // one script that checks whose it is: the user's set lists the user's own.
 func (st *RedisStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
 	deleted, err := revokeScript.Run(ctx, st.client, []string{st.userSessionKey(user, handle), st.userSetKey(user)}, handle).Bool()
-	return deleted, redisFailed(ctx, st.logger, "delete a session of the user", err)
+	return deleted, failed(ctx, st.logger, "delete a session of the user", err)
 }
 
 // revokeScript deletes a session that the user's set lists, and says whether
@@ -343,7 +343,7 @@ return redis.call('DEL', KEYS[1])`)
 // listed, and deleted.
 func (st *RedisStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
 	err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, st.userSessionKey(user, ""), sessionHandle(exceptID)).Err()
-	return redisFailed(ctx, st.logger, "delete the user's sessions", err)
+	return failed(ctx, st.logger, "delete the user's sessions", err)
 }
 
 // endAllScript deletes every session in the user's set but one. KEYS[1]:

@@ -115,10 +115,10 @@ func (t *throttle) retryAfter(key string, limit int) (time.Duration, error) {
 		return 0, nil // no attempt in this window (redis.Nil), or fewer than limit
 	}
 	if err != nil {
-		return 0, redisFailed(ctx, t.logger, "throttle", err)
+		return 0, failed(ctx, t.logger, "throttle", err)
 	}
 	ttl, err := t.client.PTTL(ctx, t.prefix+key).Result()
-	return max(ttl, time.Millisecond), redisFailed(ctx, t.logger, "throttle", err) // the key may have expired since
+	return max(ttl, time.Millisecond), failed(ctx, t.logger, "throttle", err) // the key may have expired since
 }
 
 // add counts an attempt for key: INCR, and EXPIRE NX (Redis 7), in one
@@ -131,13 +131,13 @@ func (t *throttle) add(key string, window time.Duration) error {
 		p.ExpireNX(ctx, t.prefix+key, window)
 		return nil
 	})
-	return redisFailed(ctx, t.logger, "throttle", err)
+	return failed(ctx, t.logger, "throttle", err)
 }
 
 // reset forgets key's attempts.
 func (t *throttle) reset(key string) error {
 	ctx := context.Background()
-	return redisFailed(ctx, t.logger, "throttle", t.client.Del(ctx, t.prefix+key).Err())
+	return failed(ctx, t.logger, "throttle", t.client.Del(ctx, t.prefix+key).Err())
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.
