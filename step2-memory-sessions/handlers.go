@@ -60,13 +60,13 @@ func handleVisits(store sessionStore) http.Handler {
 // with a new id.
 func handleLogin(store sessionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		creds, err := readCredentials(r)
+		name, password, err := readCredentials(r)
 		if err != nil {
 			badRequest(w, r, err)
 			return
 		}
-		username := foldUsername(creds.Username)
-		if !checkPassword(username, creds.Password) {
+		username := foldUsername(name)
+		if !checkPassword(username, password) {
 			loginFailure(w, r)
 			return
 		}

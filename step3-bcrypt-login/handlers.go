@@ -63,13 +63,13 @@ func handleVisits(store sessionStore) http.Handler {
 // with a new id.
 func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		creds, err := readCredentials(r)
+		name, password, err := readCredentials(r)
 		if err != nil {
 			badRequest(w, r, err)
 			return
 		}
-		username := foldUsername(creds.Username)
-		if _, ok := checkPassword(w, r, users, hasher, throttle, username, creds.Password, loginFailure); !ok {
+		username := foldUsername(name)
+		if _, ok := checkPassword(w, r, users, hasher, throttle, username, password, loginFailure); !ok {
 			return
 		}
 		if _, err := signIn(w, r, store, username); err != nil {
@@ -188,14 +188,14 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 // handleSignup creates an account and signs it in, in a session with a new id.
 func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle *throttle) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		creds, err := readCredentials(r)
+		name, password, err := readCredentials(r)
 		if err != nil {
 			badRequest(w, r, err)
 			return
 		}
-		username := foldUsername(creds.Username)
+		username := foldUsername(name)
 		// Every rule broken, one a line, so that one try tells them all.
-		if err := errors.Join(validateUsername(username), validatePassword(creds.Password)); err != nil {
+		if err := errors.Join(validateUsername(username), validatePassword(password)); err != nil {
 			writeError(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -210,7 +210,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			throttled(w, r, retryAfter, err, "too many sign-ups from this address, please try again later")
 			return
 		}
-		hash, err := hasher.Hash(creds.Password)
+		hash, err := hasher.Hash(password)
 		if err == nil {
 			err = throttle.signupCounted(addr) // a signup counts once hashed
 		}

@@ -18,23 +18,16 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.msg }
 
-// credentials are a username and password as the client sent them.
-type credentials struct {
-	Username string
-	Password string
-}
-
 // readCredentials takes the username and password from an Authorization:
 // Basic header, else from a JSON body or a form. Missing fields are empty
 // strings (a failed login, not a bad request); a body that cannot be read
 // as what it claims to be is a *requestError, Basic header or not.
-func readCredentials(r *http.Request) (credentials, error) {
-	var c credentials
-	err := readBody(r, map[string]any{"username": &c.Username, "password": &c.Password})
+func readCredentials(r *http.Request) (username, password string, err error) {
+	err = readBody(r, map[string]any{"username": &username, "password": &password})
 	if user, pass, ok := r.BasicAuth(); ok && err == nil {
-		c = credentials{Username: user, Password: pass}
+		username, password = user, pass
 	}
-	return c, err
+	return username, password, err
 }
 
 // readBody reads the named fields of a JSON object or a form into the

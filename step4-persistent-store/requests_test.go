@@ -40,7 +40,7 @@ func FuzzReadCredentials(f *testing.F) {
 		r := httptest.NewRequest("POST", "/login", strings.NewReader(body))
 		r.Header.Set("Content-Type", contentType)
 		r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, maxBodyBytes)
-		creds, err := readCredentials(r)
+		username, password, err := readCredentials(r)
 		if err != nil {
 			var re *requestError
 			if !errors.As(err, &re) || (re.status != 400 && re.status != 413 && re.status != 415) || re.msg == "" {
@@ -51,13 +51,13 @@ func FuzzReadCredentials(f *testing.F) {
 		// What was read is what was sent.
 		switch mediaType(r) {
 		case "application/json":
-			var want credentials
-			if json.Unmarshal([]byte(body), &want) == nil && want != creds {
-				t.Fatalf("read %+v from JSON that holds %+v", creds, want)
+			var want struct{ Username, Password string }
+			if json.Unmarshal([]byte(body), &want) == nil && (want.Username != username || want.Password != password) {
+				t.Fatalf("read %q / %q from JSON that holds %+v", username, password, want)
 			}
 		case "application/x-www-form-urlencoded":
-			if form, err := url.ParseQuery(body); err == nil && (form.Get("username") != creds.Username || form.Get("password") != creds.Password) {
-				t.Fatalf("read %+v from a form that holds %q / %q", creds, form.Get("username"), form.Get("password"))
+			if form, err := url.ParseQuery(body); err == nil && (form.Get("username") != username || form.Get("password") != password) {
+				t.Fatalf("read %q / %q from a form that holds %q / %q", username, password, form.Get("username"), form.Get("password"))
 			}
 		}
 	})
