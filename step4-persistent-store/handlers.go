@@ -192,13 +192,9 @@ func throttled(w http.ResponseWriter, r *http.Request, retryAfter time.Duration,
 		storeFailed(w, r)
 		return
 	}
-	setRetryAfter(w, retryAfter)
+	// When to try again, in whole seconds, rounded up.
+	w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 	writeError(w, r, http.StatusTooManyRequests, msg)
-}
-
-// setRetryAfter says when to try again, in whole seconds, rounded up.
-func setRetryAfter(w http.ResponseWriter, d time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
 // handleSignup creates an account and signs it in, in a session with a new id.
@@ -489,6 +485,6 @@ func usersFailed(w http.ResponseWriter, r *http.Request) {
 // hashingFailed answers 503 to a request that found no turn to hash within
 // maxWait.
 func hashingFailed(w http.ResponseWriter, r *http.Request) {
-	setRetryAfter(w, time.Second)
+	w.Header().Set("Retry-After", "1") // second
 	writeError(w, r, http.StatusServiceUnavailable, "the server is busy, please try again shortly")
 }
