@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,12 @@ func TestExercise01_CommonPasswordsAreRefused(t *testing.T) {
 		if setCookie(r) != nil || c.whoami() != "" {
 			t.Errorf("sent: POST /signup with the common password %q\ngot:  400, but signed in\nwant: a refused signup signs nobody in", password)
 		}
+	}
+
+	// The home page's signup form gets the same refusal, on the error page.
+	form := newClient(t, ts).postForm("/signup", url.Values{"username": {"formuser"}, "password": {"password1"}})
+	if form.StatusCode != http.StatusBadRequest || !strings.Contains(form.Body, "too common") {
+		t.Errorf("sent: POST /signup username=formuser&password=password1 (a form)\ngot:  %d\nwant: 400, a page that says the password is too common", form.StatusCode)
 	}
 
 	c := newClient(t, ts)

@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// Exercise 03 (EXERCISES.md): a "remember me" choice at login. Ticked, the
-// session cookie keeps its Max-Age; not ticked, it is a cookie for this
+// Exercise 03 (EXERCISES.md): a "remember me" choice at login, a field
+// remember that is "on" when ticked (a form's checkbox, or JSON). Ticked,
+// the session cookie keeps its Max-Age; not ticked, it is a cookie for this
 // browser session only (no Max-Age, no Expires). Either way the server
 // keeps the same deadlines: /me's expires_at does not change.
 func TestExercise03_RememberMe(t *testing.T) {
@@ -24,11 +25,11 @@ func TestExercise03_RememberMe(t *testing.T) {
 		remember bool
 	}
 	for _, l := range []login{
-		{"JSON with \"remember\": true", func(c *client) response {
-			return c.postJSON("/login", map[string]any{"username": "alice", "password": "wonderland", "remember": true})
+		{"JSON with \"remember\": \"on\"", func(c *client) response {
+			return c.postJSON("/login", map[string]string{"username": "alice", "password": "wonderland", "remember": "on"})
 		}, true},
 		{"JSON without \"remember\"", func(c *client) response {
-			return c.postJSON("/login", map[string]any{"username": "alice", "password": "wonderland"})
+			return c.postJSON("/login", map[string]string{"username": "alice", "password": "wonderland"})
 		}, false},
 		{"a form with the box ticked (remember=on)", func(c *client) response {
 			return c.postForm("/login", url.Values{"username": {"alice"}, "password": {"wonderland"}, "remember": {"on"}})
@@ -66,9 +67,12 @@ func TestExercise03_RememberMe(t *testing.T) {
 		}
 	}
 
+	// The box belongs to the login form, not to the signup form beside it.
 	page := newClient(t, ts).do("GET", "/", nil, map[string]string{"Accept": "text/html"})
-	if !strings.Contains(page.Body, `type="checkbox"`) || !strings.Contains(page.Body, `name="remember"`) {
-		t.Errorf("sent: GET / (Accept: text/html), anonymous\ngot:  a login form without a checkbox named remember\nwant: <input type=\"checkbox\" name=\"remember\" ...> in the form")
+	_, loginForm, _ := strings.Cut(page.Body, `action="/login"`)
+	loginForm, _, _ = strings.Cut(loginForm, "</form>")
+	if !strings.Contains(loginForm, `type="checkbox"`) || !strings.Contains(loginForm, `name="remember"`) {
+		t.Errorf("sent: GET / (Accept: text/html), anonymous\ngot:  a login form without a checkbox named remember\nwant: <input type=\"checkbox\" name=\"remember\" ...> in the form that posts to /login")
 	}
 }
 
