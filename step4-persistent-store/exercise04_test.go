@@ -134,8 +134,9 @@ func makeShippedDB(t *testing.T, path, user, password string, created int64) str
 	must(conn.Exec(`INSERT INTO users (name, hash, created_at) VALUES (?, ?, ?)`, user, hash, created))
 
 	id, now := rand.Text(), time.Now()
+	data := must(encodeValues(map[any]any{})) // the signup's session has no values but its user
 	must(conn.Exec(`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent)
-		VALUES (?, ?, '{}', ?, ?, ?, ?, 'Old/1.0')`, idHash(id), user, now.UnixMilli(), now.UnixMilli(),
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'Old/1.0')`, idHash(id), user, data, now.UnixMilli(), now.UnixMilli(),
 		now.Add(30*time.Minute).UnixMilli(), now.Add(24*time.Hour).UnixMilli()))
 	sc := newSessionCookies([][]byte{must(decodeBase64(testSecret))}, true, 24*time.Hour)
 	rec := httptest.NewRecorder()
