@@ -78,7 +78,7 @@ func connectRedis(rawURL string) (redis.UniversalClient, error) {
 // while Redis is down or hangs, a request gets its 503 after about this long.
 const redisTimeout = 2 * time.Second
 
-// timeoutHook gives every command, and every pipeline, redisTimeout at most
+// timeoutHook gives every command redisTimeout at most
 // (ContextTimeoutEnabled makes go-redis heed it).
 type timeoutHook struct{}
 
@@ -92,10 +92,8 @@ func (timeoutHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// ProcessPipelineHook leaves pipelines as they are: the app sends none, only
+// commands and scripts.
 func (timeoutHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-		defer cancel()
-		return next(ctx, cmds)
-	}
+	return next
 }

@@ -158,7 +158,8 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 	if r.Method != http.MethodHead && now.UnixMilli()-row.LastSeen >= st.life.touchEvery.Milliseconds() {
 		row.Idle = now.UnixMilli() + min(st.life.idleTimeout.Milliseconds(), row.Idle-row.LastSeen)
 		row.LastSeen = now.UnixMilli()
-		if err := st.update(ctx, key, row.expiresAt(st.life).Sub(now), "seen", row.LastSeen, "idle", row.Idle); err != nil {
+		ttl := row.expiresAt(st.life).Sub(now).Milliseconds()
+		if err := updateScript.Run(ctx, st.client, []string{key}, ttl, "seen", row.LastSeen, "idle", row.Idle).Err(); err != nil {
 			return s, failed(ctx, st.logger, "touch session", err)
 		}
 	}
@@ -173,20 +174,14 @@ func (st *RedisStore) Get(r *http.Request, name string) (*sessions.Session, erro
 // the keys of one Cluster slot only.
 
 // updateScript writes fields of the session at KEYS[1], if it is there, and
-// sets its TTL to ARGV[1] ms unless that is 0; then field, value... A
-// session deleted or expired since it was read stays deleted.
+// sets its TTL to ARGV[1] ms unless that is 0 (then it keeps its TTL); then
+// field, value... It only ever updates: a session deleted or expired since
+// it was read stays deleted.
 var updateScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 if ARGV[1] == '0' then return 1 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])`)
-
-// update writes fields of the session at key, and gives it ttl to live
-// (0: as it was). It only ever updates: a session deleted since it was read
-// stays deleted.
-func (st *RedisStore) update(ctx context.Context, key string, ttl time.Duration, fieldValues ...any) error {
-	return updateScript.Run(ctx, st.client, []string{key}, append([]any{ttl.Milliseconds()}, fieldValues...)...).Err()
-}
 
 // Save stores the session and, for a new one, sets the cookie. A new
 // anonymous session past maxAnonymous is not stored and gets no cookie: the
@@ -216,7 +211,7 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 		// call RenewID first), which puts it in its user's slot.
 		// The deadlines are left as they are: the Get that read the session
 		// pushed them out if it was time.
-		return failed(ctx, st.logger, "update session", st.update(ctx, st.sessionKey(s.ID), 0, "data", data))
+		return failed(ctx, st.logger, "update session", updateScript.Run(ctx, st.client, []string{st.sessionKey(s.ID)}, 0, "data", data).Err())
 	}
 
 	// Anonymous sessions are bounded: past maxAnonymous new ones in an idle
@@ -241,13 +236,10 @@ func (st *RedisStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.S
 	if err != nil {
 		return failed(ctx, st.logger, "create session", err)
 	}
-	// The cookie only once Redis has the session: a failed write sets no cookie.
-	if err := st.cookies.write(w, s, id); err != nil {
-		return err
-	}
 	s.ID, s.IsNew = id, false
 	setTimes(s, now, st.life.expiresAt(now, now))
-	return nil
+	// The cookie only once Redis has the session: a failed write sets no cookie.
+	return st.cookies.write(w, s, id)
 }
 
 // createScript stores a new session and lists it in its user's set, the set first: a script that fails halfway keeps what it
@@ -271,7 +263,9 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])`)
 
 // countScript counts one in KEYS[1], in a window of ARGV[1] ms that the
-// first count opens, and returns the count.
+// first count opens, and returns the count: the window and the count are
+// written at once, so that no count lives on without its window. It counts
+// new anonymous sessions, and the throttle's attempts.
 var countScript = redis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -293,11 +287,11 @@ func (st *RedisStore) delete(ctx context.Context, id string) error {
 	return failed(ctx, st.logger, "delete session", st.client.Del(ctx, st.sessionKey(id)).Err())
 }
 
-// UserSessions lists the live sessions of user, the current one (currentID's)
-// first, then the most recent. Times are in UTC, to the second, as /sessions
+// UserSessions lists the live sessions of user, the oldest first, and marks
+// the current one (currentID's). Times are in UTC, to the second, as /sessions
 // shows them.
 func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
-	handles, err := st.client.ZRevRange(ctx, st.userSetKey(user), 0, -1).Result() // the newest first
+	handles, err := st.client.ZRange(ctx, st.userSetKey(user), 0, -1).Result()
 	if err != nil {
 		return nil, failed(ctx, st.logger, "list sessions", err)
 	}
@@ -314,11 +308,7 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 		info.Created = time.UnixMilli(row.Created).UTC().Truncate(time.Second)
 		info.LastSeen = time.UnixMilli(row.LastSeen).UTC().Truncate(time.Second)
 		info.Expires = row.expiresAt(st.life).UTC().Truncate(time.Second)
-		if info.Current {
-			list = append([]sessionInfo{info}, list...)
-		} else {
-			list = append(list, info)
-		}
+		list = append(list, info)
 	}
 	return list, nil
 }
@@ -342,8 +332,7 @@ return redis.call('DEL', KEYS[1])`)
 // a login that comes after it is a new session, one that came before is
 // listed, and deleted.
 func (st *RedisStore) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
-	err := endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, st.userSessionKey(user, ""), sessionHandle(exceptID)).Err()
-	return failed(ctx, st.logger, "delete the user's sessions", err)
+	return failed(ctx, st.logger, "delete the user's sessions", endAllScript.Run(ctx, st.client, []string{st.userSetKey(user)}, st.userSessionKey(user, ""), sessionHandle(exceptID)).Err())
 }
 
 // endAllScript deletes every session in the user's set but one. KEYS[1]:

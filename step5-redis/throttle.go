@@ -67,12 +67,9 @@ func newThrottle(client redis.UniversalClient, redisPrefix string, trustProxy bo
 // loginRetryAfter says how long logins for username from addr must wait:
 // 0 while both the pair and the address have allowance left.
 func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error) {
-	pair, err := t.retryAfter("failures:"+hashKey(username, addr), maxFailures)
-	if err != nil {
-		return 0, err
-	}
-	all, err := t.retryAfter("addr-failures:"+hashKey(addr), maxAddrFailures)
-	return max(pair, all), err
+	pair, pairErr := t.retryAfter("failures:"+hashKey(username, addr), maxFailures)
+	all, allErr := t.retryAfter("addr-failures:"+hashKey(addr), maxAddrFailures)
+	return max(pair, all), errors.Join(pairErr, allErr)
 }
 
 // loginChecked counts a checked login: a failure for the pair and for the
@@ -82,10 +79,9 @@ func (t *throttle) loginChecked(username, addr string, ok bool) error {
 	if ok {
 		return t.reset("failures:" + hashKey(username, addr))
 	}
-	if err := t.add("failures:"+hashKey(username, addr), failureWindow); err != nil {
-		return err
-	}
-	return t.add("addr-failures:"+hashKey(addr), failureWindow)
+	pairErr := t.add("failures:"+hashKey(username, addr), failureWindow)
+	allErr := t.add("addr-failures:"+hashKey(addr), failureWindow)
+	return errors.Join(pairErr, allErr)
 }
 
 // signupRetryAfter says how long signups from addr must wait.
@@ -110,28 +106,22 @@ func (t *throttle) signupCounted(addr string) error {
 // window ends.
 func (t *throttle) retryAfter(key string, limit int) (time.Duration, error) {
 	ctx := context.Background()
-	n, err := t.client.Get(ctx, t.prefix+key).Int()
-	if errors.Is(err, redis.Nil) || err == nil && n < limit {
-		return 0, nil // no attempt in this window (redis.Nil), or fewer than limit
-	}
-	if err != nil {
-		return 0, failed(ctx, t.logger, "throttle", err)
-	}
-	ttl, err := t.client.PTTL(ctx, t.prefix+key).Result()
-	return max(ttl, time.Millisecond), failed(ctx, t.logger, "throttle", err) // the key may have expired since
+	ms, err := retryAfterScript.Run(ctx, t.client, []string{t.prefix + key}, limit).Int64()
+	return time.Duration(ms) * time.Millisecond, failed(ctx, t.logger, "throttle", err)
 }
 
-// add counts an attempt for key: INCR, and EXPIRE NX (Redis 7), in one
-// transaction, so that the window opens at the first attempt and no count
-// lives on without one.
+// retryAfterScript returns 0 while KEYS[1] counts fewer than ARGV[1]
+// attempts (none: no attempt in this window), else the ms left in its
+// window, at least 1 (PTTL says 0 in the key's last millisecond): one round
+// trip, and the count and its window read together.
+var retryAfterScript = redis.NewScript(`
+if tonumber(redis.call('GET', KEYS[1]) or 0) < tonumber(ARGV[1]) then return 0 end
+return math.max(redis.call('PTTL', KEYS[1]), 1)`)
+
+// add counts an attempt for key (countScript).
 func (t *throttle) add(key string, window time.Duration) error {
 	ctx := context.Background()
-	_, err := t.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, t.prefix+key)
-		p.ExpireNX(ctx, t.prefix+key, window)
-		return nil
-	})
-	return failed(ctx, t.logger, "throttle", err)
+	return failed(ctx, t.logger, "throttle", countScript.Run(ctx, t.client, []string{t.prefix + key}, window.Milliseconds()).Err())
 }
 
 // reset forgets key's attempts.
