@@ -672,11 +672,11 @@ func TestSessionSecret(t *testing.T) {
 		c := newClient(t, first)
 		c.login("alice", "wonderland")
 		must0(t, first.stop())
-		if !strings.Contains(first.logs.String(), `level=WARN msg="SESSION_SECRET is not set: made a new secret and stored it in the database"`) {
+		if !strings.Contains(first.logs.String(), `level=WARN msg="SESSION_SECRET is not set: using the secret stored in the database (made on the first start)"`) {
 			t.Errorf("no warning about the missing secret:\n%s", first.logs)
 		}
 		second := startServer(t, nil, "-db", db)
-		if !strings.Contains(second.logs.String(), `level=WARN msg="SESSION_SECRET is not set: using the secret stored in the database"`) {
+		if !strings.Contains(second.logs.String(), `level=WARN msg="SESSION_SECRET is not set: using the secret stored in the database (made on the first start)"`) {
 			t.Errorf("no warning about the stored secret:\n%s", second.logs)
 		}
 		c.base = second.URL

@@ -30,15 +30,11 @@ func sessionSecrets(ctx context.Context, getenv func(string) string, db *databas
 	if value == "" {
 		secret := make([]byte, minSecretBytes)
 		rand.Read(secret) // never fails: see crypto/rand.Read
-		stored, created, err := db.setting(ctx, "session_secret", base64.StdEncoding.EncodeToString(secret))
+		stored, err := db.setting(ctx, "session_secret", base64.StdEncoding.EncodeToString(secret))
 		if err != nil {
 			return nil, err
 		}
-		if created {
-			logger.Warn("SESSION_SECRET is not set: made a new secret and stored it in the database")
-		} else {
-			logger.Warn("SESSION_SECRET is not set: using the secret stored in the database")
-		}
+		logger.Warn("SESSION_SECRET is not set: using the secret stored in the database (made on the first start)")
 		value, source = stored, "the session secret in the database"
 	}
 	var secrets [][]byte

@@ -133,16 +133,16 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 }
 
 // setting returns the value kept under name, storing newValue there first
-// when there is none yet (created is then true). Two processes starting at
+// when there is none yet. Two processes starting at
 // once agree on one value: the first insert wins, and the second's "update"
 // keeps the value there.
-func (db *database) setting(ctx context.Context, name, newValue string) (value string, created bool, err error) {
+func (db *database) setting(ctx context.Context, name, newValue string) (value string, err error) {
 	err = db.QueryRowContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = value RETURNING value`, name, newValue).Scan(&value)
 	if err != nil {
-		return "", false, fmt.Errorf("setting %s: %w", name, err)
+		return "", fmt.Errorf("setting %s: %w", name, err)
 	}
-	return value, value == newValue, nil
+	return value, nil
 }
 
 // failed logs a failure of a store (the database; Redis in step 5), once,

@@ -288,13 +288,11 @@ func (st *SQLiteStore) Sweep(ctx context.Context, now time.Time) error {
 
 // RunSweeper sweeps every interval until ctx is done.
 func (st *SQLiteStore) RunSweeper(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(interval):
 			st.Sweep(ctx, st.now()) // failed logs the error
 		}
 	}
