@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,48 +30,38 @@ type userStore interface {
 	SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error
 }
 
-// memoryUsers keeps users in a map.
+// memoryUsers keeps users in memory: a hash (as a string) per folded name,
+// in a sync.Map, whose LoadOrStore and CompareAndSwap are exactly what the
+// store promises: create unless taken, change the hash only if it is still
+// the one the caller checked.
 //
 // Its weakness is step 4's subject: it is memory, so a restart forgets every
 // account (and every session).
 type memoryUsers struct {
-	mu    sync.RWMutex
-	users map[string]user // by folded name
+	hashes sync.Map // folded name -> string(hash)
 }
 
-func newMemoryUsers() *memoryUsers {
-	return &memoryUsers{users: make(map[string]user)}
-}
+func newMemoryUsers() *memoryUsers { return &memoryUsers{} }
 
 func (m *memoryUsers) CreateUser(ctx context.Context, name string, hash []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.users[name]; ok {
+	if _, taken := m.hashes.LoadOrStore(name, string(hash)); taken {
 		return errUserExists
 	}
-	m.users[name] = user{Hash: bytes.Clone(hash)}
 	return nil
 }
 
 func (m *memoryUsers) FindUser(ctx context.Context, name string) (user, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	u, ok := m.users[name]
+	hash, ok := m.hashes.Load(name)
 	if !ok {
 		return user{}, errNoUser
 	}
-	return u, nil
+	return user{Hash: []byte(hash.(string))}, nil
 }
 
 func (m *memoryUsers) SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.users[name]
-	if !ok || !bytes.Equal(u.Hash, oldHash) {
+	if !m.hashes.CompareAndSwap(name, string(oldHash), string(newHash)) {
 		return errPasswordChanged
 	}
-	u.Hash = bytes.Clone(newHash)
-	m.users[name] = u
 	return nil
 }
 
