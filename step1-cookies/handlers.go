@@ -77,14 +77,7 @@ func handleLogin(store sessionStore) http.Handler {
 			loginFailure(w, r)
 			return
 		}
-		// A new session at every login, whoever was signed in before.
-		s, err := store.New(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		s.Values[userKey] = username
-		if err := s.Save(r, w); err != nil {
+		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -98,6 +91,17 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
+}
+
+// signIn puts username in a new session, and returns the session.
+func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) (*sessions.Session, error) {
+	// A new session at every login, whoever was signed in before.
+	s, err := store.New(r, cookieName)
+	if err != nil {
+		return nil, err
+	}
+	s.Values[userKey] = username
+	return s, s.Save(r, w)
 }
 
 // handleMe says who is signed in, and until when.

@@ -70,19 +70,7 @@ func handleLogin(store sessionStore) http.Handler {
 			loginFailure(w, r)
 			return
 		}
-		s, err := store.Get(r, cookieName)
-		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		// A new id at every login: an id that someone planted in this browser
-		// before (session fixation) is worth nothing after it.
-		if err := store.RenewID(r, s); err != nil {
-			storeFailed(w, r)
-			return
-		}
-		s.Values[userKey] = username
-		if err := s.Save(r, w); err != nil {
+		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -96,6 +84,22 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	render(w, http.StatusUnauthorized, "home.html", page{Title: "Sign in", Error: loginFailed})
+}
+
+// signIn puts username in the request's session, under a new id, and
+// returns the session.
+func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) (*sessions.Session, error) {
+	s, err := store.Get(r, cookieName)
+	if err != nil {
+		return nil, err
+	}
+	// A new id at every login: an id that someone planted in this browser
+	// before (session fixation) is worth nothing after it.
+	if err := store.RenewID(r, s); err != nil {
+		return nil, err
+	}
+	s.Values[userKey] = username
+	return s, s.Save(r, w)
 }
 
 // handleMe says who is signed in, and until when.
