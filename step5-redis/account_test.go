@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -302,6 +303,46 @@ func TestPasswordChangeIsNeverHalfDone(t *testing.T) {
 	})
 	if got := b.whoami(); got != "alice" {
 		t.Fatalf("after a failed change the other browser is signed in as %q, want alice", got)
+	}
+	wantStatus(t, newClient(t, ts).login("alice", "looking-glass"), http.StatusUnauthorized)
+	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)
+}
+
+// secondEndFails is the session store of the test below: a login that
+// checked the old password makes a session right after the change's first
+// end of the other sessions, and the second end fails.
+type secondEndFails struct {
+	*RedisStore
+	ends    int
+	between func()
+}
+
+func (s *secondEndFails) DeleteUserSessions(ctx context.Context, user, exceptID string) error {
+	if s.ends++; s.ends == 2 {
+		return errors.New("redis: write refused")
+	}
+	err := s.RedisStore.DeleteUserSessions(ctx, user, exceptID)
+	s.between()
+	return err
+}
+
+// When the second end fails, the change puts the old password back: never
+// the new password beside a session that a racing login made meanwhile.
+func TestPasswordChangeFailingLateKeepsTheOldPassword(t *testing.T) {
+	st, _ := newTestStore(t, 30*time.Minute, 12*time.Hour)
+	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
+	store := &secondEndFails{RedisStore: st}
+	hs := httptest.NewServer(newServer(st.logger, store, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, st.prefix, true, st.logger), db))
+	defer hs.Close()
+	ts := &testServer{URL: hs.URL}
+	signUpUsers(t, ts)
+	a := signInFrom(t, ts, "alice", "wonderland", "A")
+	racer := newClient(t, ts).from("203.0.113.9") // another address: another lane to hash
+	store.between = func() { wantStatus(t, racer.login("alice", "wonderland"), http.StatusOK) }
+
+	wantStatus(t, a.changePassword("wonderland", "looking-glass"), http.StatusServiceUnavailable)
+	if store.ends != 2 {
+		t.Fatalf("the change ended the other sessions %d times, want 2 (the second failing)", store.ends)
 	}
 	wantStatus(t, newClient(t, ts).login("alice", "looking-glass"), http.StatusUnauthorized)
 	wantStatus(t, newClient(t, ts).login("alice", "wonderland"), http.StatusOK)

@@ -398,6 +398,9 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			return
 		}
 		if err := store.DeleteUserSessions(r.Context(), username, s.ID); err != nil {
+			// A login may have made a session since the first end: put the
+			// old password back, rather than leave the new one beside it.
+			users.SetPassword(context.WithoutCancel(r.Context()), username, hash, u.Hash)
 			storeFailed(w, r)
 			return
 		}
