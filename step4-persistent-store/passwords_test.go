@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -139,6 +140,30 @@ func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
 		}
 		if len(h.lanes) != 0 {
 			t.Errorf("%d lanes left after every request ended", len(h.lanes))
+		}
+	})
+}
+
+// A burst that the cores can hash within maxWait is served in full: 200
+// requests from 200 addresses at once, each hashing 4 ms on 2 cores (0.4 s
+// in all), all get their turn; the length of the line refuses nobody.
+func TestABurstIsServedInFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := must(newHasher(bcrypt.MinCost))
+		h.cores = semaphore.NewWeighted(2)
+		h.beforeHash = func(context.Context, string) { time.Sleep(4 * time.Millisecond) }
+		start := time.Now()
+		var burst []chan error
+		for i := range 200 {
+			burst = append(burst, turnFrom(t.Context(), h, fmt.Sprintf("198.51.%d.%d", i/100, i%100)))
+		}
+		for i, errc := range burst {
+			if err := <-errc; err != nil {
+				t.Errorf("request %d of the burst: %v, want its turn", i+1, err)
+			}
+		}
+		if d := time.Since(start); d >= maxWait {
+			t.Errorf("the burst took %v, want under maxWait (200 × 4 ms on 2 cores is 0.4 s)", d)
 		}
 	})
 }
