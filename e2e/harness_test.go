@@ -732,7 +732,7 @@ func setUserAgent(t *testing.T, tab context.Context, ua string) {
 func signup(t *testing.T, tab context.Context, baseURL, user, password string) {
 	t.Helper()
 	navigate(t, tab, baseURL+"/")
-	fill(t, tab, "new-username", user, "new-password", password)
+	fill(t, tab, "username", user, "password", password)
 	click(t, tab, "signup")
 	wantSignedIn(t, tab, user, "after signup")
 }

@@ -20,24 +20,24 @@ func TestStep3BcryptLogin(t *testing.T) {
 	wantSignedOut(t, tab, "first visit")
 	screenshot(t, tab, "step3-home-anonymous")
 
-	// The signup form is beside the login form; a refused signup names
+	// The login form has a Sign up button; a refused signup names
 	// every rule it broke, on an error page.
-	fill(t, tab, "new-username", "alice", "new-password", "short")
+	fill(t, tab, "username", "alice", "password", "short")
 	if st := click(t, tab, "signup"); st != http.StatusBadRequest {
 		t.Errorf("signup with a 5-byte password: status %d, want 400", st)
 	}
-	wantError(t, tab, "password must be at least 8")
+	wantError(t, tab, "password must be 8 to 72 bytes")
 	navigate(t, tab, srv.URL+"/")
-	fill(t, tab, "new-username", "a!", "new-password", "short")
+	fill(t, tab, "username", "a!", "password", "short")
 	if st := click(t, tab, "signup"); st != http.StatusBadRequest {
 		t.Errorf("signup as %q: status %d, want 400", "a!", st)
 	}
-	wantError(t, tab, "username must be at least 3")
-	wantError(t, tab, "password must be at least 8")
+	wantError(t, tab, "username must be 3 to 32")
+	wantError(t, tab, "password must be 8 to 72 bytes")
 	screenshot(t, tab, "step3-signup-error")
 	navigate(t, tab, srv.URL+"/")
 
-	fill(t, tab, "new-username", "Alice", "new-password", "a long enough passphrase")
+	fill(t, tab, "username", "Alice", "password", "a long enough passphrase")
 	click(t, tab, "signup")
 	wantSignedIn(t, tab, "alice", "after signup (as Alice: usernames are case-folded)")
 	screenshot(t, tab, "step3-home-signed-in")

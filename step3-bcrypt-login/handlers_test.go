@@ -161,7 +161,7 @@ func TestLoginFailuresAreAlike(t *testing.T) {
 // failure tells nothing (issue 16: a login that returned early for unknown
 // users passed every test, since they compared answers only).
 func TestEveryLoginComparesOnce(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
+	h := newHasher(bcrypt.MinCost)
 	ts, _ := serveWith(t, h, newThrottle(false))
 	signUpUsers(t, ts)
 	var compares atomic.Int32
@@ -302,7 +302,7 @@ func (brokenStore) Get(*http.Request, string) (*sessions.Session, error) {
 // the same, so that nobody stays signed in on a shared computer (issue 12).
 func TestLogoutWhenTheStoreFails(t *testing.T) {
 	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour))
-	h := newServer(slog.New(slog.DiscardHandler), brokenStore{st}, newMemoryUsers(), must(newHasher(bcrypt.MinCost)), newThrottle(false))
+	h := newServer(slog.New(slog.DiscardHandler), brokenStore{st}, newMemoryUsers(), newHasher(bcrypt.MinCost), newThrottle(false))
 	for _, tc := range []struct {
 		name   string
 		header map[string]string
@@ -717,7 +717,7 @@ func TestLoginRehashesAtTheNewCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour))
-	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, users, must(newHasher(bcrypt.MinCost+1)), newThrottle(false)))
+	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, users, newHasher(bcrypt.MinCost+1), newThrottle(false)))
 	defer hs.Close()
 	ts := &testServer{URL: hs.URL}
 	storedCost := func() int { return must(bcrypt.Cost(must(users.FindUser(t.Context(), "alice")).Hash)) }

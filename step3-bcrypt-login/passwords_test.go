@@ -19,7 +19,7 @@ import (
 )
 
 func TestHasher(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
+	h := newHasher(bcrypt.MinCost)
 	password := strings.Repeat("p", 72)
 	hash := must(h.Hash(password))
 	if strings.Contains(string(hash), password) {
@@ -99,7 +99,7 @@ func turnFrom(ctx context.Context, h *hasher, addr string) chan error {
 // has gone gives up at once; and no lane outlives its requests.
 func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := must(newHasher(bcrypt.MinCost))
+		h := newHasher(bcrypt.MinCost)
 		h.cores = semaphore.NewWeighted(2) // whatever the machine
 		turns, next := holdTurns(h)
 
@@ -148,7 +148,7 @@ func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
 // in all), all get their turn; the length of the line refuses nobody.
 func TestABurstIsServedInFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := must(newHasher(bcrypt.MinCost))
+		h := newHasher(bcrypt.MinCost)
 		h.cores = semaphore.NewWeighted(2)
 		h.beforeHash = func(context.Context, string) { time.Sleep(4 * time.Millisecond) }
 		start := time.Now()
@@ -173,7 +173,7 @@ func TestABurstIsServedInFull(t *testing.T) {
 // those is its own.
 func TestNewcomerIsServedDuringAFlood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := must(newHasher(bcrypt.MinCost))
+		h := newHasher(bcrypt.MinCost)
 		h.cores = semaphore.NewWeighted(2)
 		turns, next := holdTurns(h)
 		flooders := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}
@@ -229,7 +229,7 @@ func serveWith(t testing.TB, h *hasher, th *throttle) (*testServer, *MemoryStore
 // 401 or 429. Then five wrong passwords (exactly) are still allowed from
 // that address: the busy answers counted for nothing.
 func TestBusyIsNotAFailure(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
+	h := newHasher(bcrypt.MinCost)
 	ts, _ := serveWith(t, h, newThrottle(true))
 	signUpUsers(t, ts)
 	turns, next := holdTurns(h)
@@ -261,7 +261,7 @@ func TestBusyIsNotAFailure(t *testing.T) {
 // A login whose client leaves while its password is checked creates no
 // session: nobody would receive its cookie.
 func TestGoneClientGetsNoSession(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
+	h := newHasher(bcrypt.MinCost)
 	ts, st := serveWith(t, h, newThrottle(false))
 	signUpUsers(t, ts) // one session each
 	reached := make(chan struct{})
@@ -302,7 +302,7 @@ func TestGoneClientGetsNoSession(t *testing.T) {
 // does: else the quick answer would tell who has not signed in since the
 // cost was raised. The costs compared are counted, not timed.
 func TestOldCostHashesAreTimedLikeTheRest(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost + 2))
+	h := newHasher(bcrypt.MinCost + 2)
 	var costs []int
 	h.compare = func(hash, password []byte) error {
 		costs = append(costs, must(bcrypt.Cost(hash)))
@@ -325,7 +325,7 @@ func TestOldCostHashesAreTimedLikeTheRest(t *testing.T) {
 // The dummy hash costs what a real hash costs.
 func TestDummyHashHasTheCost(t *testing.T) {
 	for _, cost := range []int{bcrypt.MinCost, bcrypt.MinCost + 2} {
-		h := must(newHasher(cost))
+		h := newHasher(cost)
 		if got := must(bcrypt.Cost(h.dummy)); got != cost {
 			t.Errorf("newHasher(%d): the dummy hash has cost %d", cost, got)
 		}

@@ -80,13 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	store := NewMemoryStore(newSessionCookies(secrets, cfg.secureCookies, cfg.maxLifetime), newLifetimes(cfg.idleTimeout, cfg.maxLifetime))
 	go store.RunSweeper(ctx, sweepInterval(cfg.idleTimeout))
-	hasher, err := newHasher(cfg.bcryptCost)
-	if err != nil {
-		return err
-	}
 
 	srv := &http.Server{
-		Handler:           newServer(logger, store, newMemoryUsers(), hasher, newThrottle(cfg.trustProxy)),
+		Handler:           newServer(logger, store, newMemoryUsers(), newHasher(cfg.bcryptCost), newThrottle(cfg.trustProxy)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -132,10 +128,6 @@ func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher 
 		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	var h http.Handler = r
-	// Each request's context ends at 20 s, before the server's WriteTimeout
-	// (30 s) cuts the connection: a handler that runs late (a slow store)
-	// still answers, 503, and creates no session that nobody would receive.
-	h = limitTime(20*time.Second, h)
 	h = refuseCrossOrigin(h)
 	h = securityHeaders(h)
 	h = logRequests(logger, h)

@@ -196,7 +196,7 @@ func TestSignupsPerAddress(t *testing.T) {
 // many were allowed.
 func fail(th *throttle, key string, limit int, window time.Duration, n int) (allowed int) {
 	for range n {
-		if th.retryAfter(key, limit, window) == 0 {
+		if wait, err := th.retryAfter(key, limit); err == nil && wait == 0 {
 			th.add(key, window)
 			allowed++
 		}
@@ -220,7 +220,7 @@ func TestLimitsRefillAfterTheWindow(t *testing.T) {
 			t.Fatalf("limit %d: %d of %d attempts allowed", tc.limit, n, tc.limit+1)
 		}
 		clock.advance(tc.window / 3)
-		if got := th.retryAfter("k", tc.limit, tc.window); got != tc.window*2/3 {
+		if got, _ := th.retryAfter("k", tc.limit); got != tc.window*2/3 {
 			t.Errorf("limit %d: a third into the window, Retry-After %v, want %v", tc.limit, got, tc.window*2/3)
 		}
 		clock.advance(tc.window * 2 / 3)
@@ -231,9 +231,8 @@ func TestLimitsRefillAfterTheWindow(t *testing.T) {
 }
 
 // The throttle's memory is bounded: when it holds maxKeys live windows, a
-// new key is refused rather than a locked one forgotten, so that filling
-// the table never gives a guesser their tries back; windows that have
-// ended make room.
+// new key is refused (429) rather than a locked one forgotten, so that filling the table never gives a guesser their tries
+// back; windows that have ended make room.
 func TestThrottleMemoryIsBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
 	th := newThrottle(false)
@@ -242,10 +241,10 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	for i := range maxKeys - 1 {
 		fail(th, strconv.Itoa(i), maxFailures, failureWindow, 1)
 	}
-	if got := th.retryAfter("one too many", maxFailures, failureWindow); got != failureWindow {
+	if got, _ := th.retryAfter("one too many", maxFailures); got != failureWindow {
 		t.Errorf("a new key in a full table: Retry-After %v, want the window, %v", got, failureWindow)
 	}
-	if th.retryAfter("alice", maxFailures, failureWindow) == 0 {
+	if wait, _ := th.retryAfter("alice", maxFailures); wait == 0 {
 		t.Error("a locked key in a full table was let through")
 	}
 	clock.advance(failureWindow)

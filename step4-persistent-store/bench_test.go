@@ -96,7 +96,7 @@ func BenchmarkSessionTouch(b *testing.B) {
 // The whole /me handler, middleware included (the log goes to io.Discard).
 func BenchmarkMe(b *testing.B) {
 	st, ck := benchSession(b)
-	h := newServer(st.logger, st, newSQLiteUsers(st.db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), st.db)
+	h := newServer(st.logger, st, newSQLiteUsers(st.db, st.logger), newHasher(bcrypt.MinCost), newThrottle(false), st.db)
 	r := httptest.NewRequest("GET", "/me", nil)
 	r.AddCookie(ck)
 	b.ReportAllocs()
@@ -118,7 +118,7 @@ var benchCost = flag.Int("bcrypt-cost", 10, "bcrypt cost for the benchmarks")
 // the same cost, it shows what the login adds to bcrypt; its three cases
 // should take the same time, or the time would tell which users exist.
 func BenchmarkLogin(b *testing.B) {
-	h := must(newHasher(*benchCost))
+	h := newHasher(*benchCost)
 	store, _ := benchSession(b)
 	users := newSQLiteUsers(store.db, store.logger)
 	if err := users.SetPassword(b.Context(), "alice", []byte("hash"), must(h.Hash("wonderland"))); err != nil {

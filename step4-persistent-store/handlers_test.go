@@ -161,7 +161,7 @@ func TestLoginFailuresAreAlike(t *testing.T) {
 // failure tells nothing (issue 16: a login that returned early for unknown
 // users passed every test, since they compared answers only).
 func TestEveryLoginComparesOnce(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
+	h := newHasher(bcrypt.MinCost)
 	ts, _ := serveWith(t, h, newThrottle(false))
 	signUpUsers(t, ts)
 	var compares atomic.Int32
@@ -522,7 +522,7 @@ func TestHealthz(t *testing.T) {
 	st := NewSQLiteStore(db, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, false, time.Hour), newLifetimes(time.Hour, time.Hour), slog.New(slog.DiscardHandler))
 	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
 	cookie := newSession(t, st, map[any]any{userKey: "alice"})
-	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db)
+	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), newHasher(bcrypt.MinCost), newThrottle(false), db)
 	db.Close()
 	for _, path := range []string{"/healthz", "/me", "/visits", "/sessions"} {
 		r := requestWith(cookie)
@@ -544,7 +544,7 @@ func TestLogoutWhenTheDatabaseFails(t *testing.T) {
 	st := NewSQLiteStore(db, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour), slog.New(slog.DiscardHandler))
 	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
 	cookie := newSession(t, st, map[any]any{userKey: "alice"})
-	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), db)
+	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), newHasher(bcrypt.MinCost), newThrottle(false), db)
 	db.Close()
 	for _, tc := range []struct {
 		name   string

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -60,12 +59,11 @@ const maxWait = time.Second
 // errBusy: no turn to hash came within maxWait.
 var errBusy = errors.New("too many passwords to check at once")
 
-// newHasher makes a hasher for a cost within bcrypt.MinCost..MaxCost.
-func newHasher(cost int) (*hasher, error) {
-	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
-	if err != nil {
-		return nil, fmt.Errorf("bcrypt at cost %d: %w", cost, err)
-	}
+// newHasher makes a hasher for a cost within bcrypt.MinCost..MaxCost
+// (parseFlags checks -bcrypt-cost).
+func newHasher(cost int) *hasher {
+	// Cannot fail: the cost is in range, and the password 26 bytes long.
+	dummy, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
 	return &hasher{
 		cost:       cost,
 		dummy:      dummy,
@@ -73,7 +71,7 @@ func newHasher(cost int) (*hasher, error) {
 		lanes:      make(map[string]*lane),
 		compare:    bcrypt.CompareHashAndPassword,
 		beforeHash: func(context.Context, string) {},
-	}, nil
+	}
 }
 
 // turn waits, for maxWait at most, first for addr's lane, then for a core,

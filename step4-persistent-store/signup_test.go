@@ -18,25 +18,25 @@ func TestSignupRules(t *testing.T) {
 		{"3-character username", "abc", "password", ""},
 		{"32-character username", strings.Repeat("u", 32), "password", ""},
 		{"every allowed character", "a.b_c-9", "password", ""},
-		{"2-character username", "ab", "password", "at least 3"},
-		{"33-character username", strings.Repeat("v", 33), "password", "at most 32"},
-		{"empty username", "", "password", "at least 3"},
-		{"a space", "al ice", "password", "may contain only"},
-		{"an @", "alice@example", "password", "may contain only"},
-		{"a slash", "alice/bob", "password", "may contain only"},
-		{"a non-ASCII letter", "ålice", "password", "may contain only"},
-		{"a Kelvin sign, which ToLower would fold to k", "\u212aate", "password", "may contain only"},
-		{"7-byte password", "seven", "1234567", "at least 8"},
+		{"2-character username", "ab", "password", "username must be 3 to 32"},
+		{"33-character username", strings.Repeat("v", 33), "password", "username must be 3 to 32"},
+		{"empty username", "", "password", "username must be 3 to 32"},
+		{"a space", "al ice", "password", "each a-z, 0-9"},
+		{"an @", "alice@example", "password", "each a-z, 0-9"},
+		{"a slash", "alice/bob", "password", "each a-z, 0-9"},
+		{"a non-ASCII letter", "ålice", "password", "each a-z, 0-9"},
+		{"a Kelvin sign, which ToLower would fold to k", "\u212aate", "password", "each a-z, 0-9"},
+		{"7-byte password", "seven", "1234567", "password must be 8 to 72 bytes"},
 		{"8-byte password", "eight", "12345678", ""},
 		{"72-byte password", "seventytwo", strings.Repeat("p", 72), ""},
-		{"73-byte password", "seventythree", strings.Repeat("p", 73), "at most 72"},
+		{"73-byte password", "seventythree", strings.Repeat("p", 73), "password must be 8 to 72 bytes"},
 		{"2 characters, 8 bytes", "emoji8", "😀😀", ""},
-		{"4 characters, 7 bytes", "accents7", "ééé1", "at least 8"},
+		{"4 characters, 7 bytes", "accents7", "ééé1", "password must be 8 to 72 bytes"},
 		{"36 characters, 72 bytes", "accents72", strings.Repeat("é", 36), ""},
-		{"37 characters, 73 bytes", "accents73", strings.Repeat("é", 36) + "1", "at most 72"},
+		{"37 characters, 73 bytes", "accents73", strings.Repeat("é", 36) + "1", "password must be 8 to 72 bytes"},
 		{"18 characters, 72 bytes", "emoji72", strings.Repeat("😀", 18), ""},
-		{"19 characters, 73 bytes", "emoji73", strings.Repeat("😀", 18) + "1", "at most 72"},
-		{"empty password", "nopassword", "", "at least 8"},
+		{"19 characters, 73 bytes", "emoji73", strings.Repeat("😀", 18) + "1", "password must be 8 to 72 bytes"},
+		{"empty password", "nopassword", "", "password must be 8 to 72 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClient(t, ts)
@@ -137,7 +137,7 @@ func TestSignupIssuesNewID(t *testing.T) {
 	}
 }
 
-// The browser's side: a signup form beside the login form on the home
+// The browser's side: a Sign up button in the login form on the home
 // page, the broken rules named on an error page (Back returns to the form),
 // and a 303 home on success.
 func TestSignupPage(t *testing.T) {
@@ -146,7 +146,7 @@ func TestSignupPage(t *testing.T) {
 	html := map[string]string{"Accept": "text/html"}
 	home := c.do("GET", "/", nil, html)
 	wantStatus(t, home, http.StatusOK)
-	for _, want := range []string{`action="/login"`, `action="/signup"`, `autocomplete="new-password"`} {
+	for _, want := range []string{`action="/login"`, `formaction="/signup"`} {
 		if !strings.Contains(home.Body, want) {
 			t.Errorf("the home page lacks %s:\n%s", want, home.Body)
 		}
@@ -157,7 +157,7 @@ func TestSignupPage(t *testing.T) {
 	}
 	bad := form("Bad Name", "short")
 	wantStatus(t, bad, http.StatusBadRequest)
-	for _, want := range []string{"username may contain only", "password must be at least 8 bytes"} {
+	for _, want := range []string{"username must be 3 to 32", "password must be 8 to 72 bytes"} {
 		if !strings.Contains(bad.Body, want) {
 			t.Errorf("the refused signup page lacks %s:\n%s", want, bad.Body)
 		}

@@ -19,7 +19,7 @@ import (
 func serveStore(t testing.TB, st *SQLiteStore) *testServer {
 	t.Helper()
 	hs := httptest.NewServer(newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st,
-		newSQLiteUsers(st.db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(false), st.db))
+		newSQLiteUsers(st.db, st.logger), newHasher(bcrypt.MinCost), newThrottle(false), st.db))
 	t.Cleanup(hs.Close)
 	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}
 }

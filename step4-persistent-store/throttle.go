@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"maps"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -73,9 +75,9 @@ func newThrottle(trustProxy bool) *throttle {
 // loginRetryAfter says how long logins for username from addr must wait:
 // 0 while both the pair and the address have allowance left.
 func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error) {
-	pair := t.retryAfter("failures:"+hashKey(username, addr), maxFailures, failureWindow)
-	all := t.retryAfter("addr-failures:"+hashKey(addr), maxAddrFailures, failureWindow)
-	return max(pair, all), nil
+	pair, pairErr := t.retryAfter("failures:"+hashKey(username, addr), maxFailures)
+	all, allErr := t.retryAfter("addr-failures:"+hashKey(addr), maxAddrFailures)
+	return max(pair, all), errors.Join(pairErr, allErr)
 }
 
 // loginChecked counts a checked login: a failure for the pair and for the
@@ -83,43 +85,46 @@ func (t *throttle) loginRetryAfter(username, addr string) (time.Duration, error)
 // address's (or signing in to one's own account between guesses would).
 func (t *throttle) loginChecked(username, addr string, ok bool) error {
 	if ok {
-		t.reset("failures:" + hashKey(username, addr))
-		return nil
+		return t.reset("failures:" + hashKey(username, addr))
 	}
-	t.add("failures:"+hashKey(username, addr), failureWindow)
-	t.add("addr-failures:"+hashKey(addr), failureWindow)
-	return nil
+	pairErr := t.add("failures:"+hashKey(username, addr), failureWindow)
+	allErr := t.add("addr-failures:"+hashKey(addr), failureWindow)
+	return errors.Join(pairErr, allErr)
 }
 
-// signupRetryAfter says how long signups from addr must wait.
-func (t *throttle) signupRetryAfter(addr string) (time.Duration, error) {
-	return t.retryAfter("signups:"+hashKey(addr), maxSignups, signupWindow), nil
+// signupAllowed counts a signup from addr, if the address has allowance
+// left, and else says how long it must wait.
+func (t *throttle) signupAllowed(addr string) (time.Duration, error) {
+	key := "signups:" + hashKey(addr)
+	if wait, err := t.retryAfter(key, maxSignups); err != nil || wait > 0 {
+		return wait, err
+	}
+	return 0, t.add(key, signupWindow)
 }
 
-// signupCounted counts a signup from addr.
-func (t *throttle) signupCounted(addr string) error {
-	t.add("signups:"+hashKey(addr), signupWindow)
-	return nil
-}
-
-// retryAfter is 0 while key has allowance left, else the time until its
-// window ends.
-func (t *throttle) retryAfter(key string, limit int, window time.Duration) time.Duration {
+// retryAfter is 0 while key has fewer than limit attempts in its window,
+// else the time until the window ends.
+func (t *throttle) retryAfter(key string, limit int) (time.Duration, error) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, ok := t.counts[key]
-	if !ok && len(t.counts) >= maxKeys && !t.sweep(now) {
-		return window // full of live windows: refuse rather than forget one
+	if !ok && len(t.counts) >= maxKeys {
+		// Full: drop the windows that have ended. Still full, refuse a new
+		// key rather than forget one that may be locked.
+		maps.DeleteFunc(t.counts, func(_ string, c count) bool { return !now.Before(c.ends) })
+		if len(t.counts) >= maxKeys {
+			return failureWindow, nil
+		}
 	}
 	if c.n < limit || !now.Before(c.ends) {
-		return 0
+		return 0, nil
 	}
-	return c.ends.Sub(now)
+	return c.ends.Sub(now), nil
 }
 
 // add counts an attempt for key.
-func (t *throttle) add(key string, window time.Duration) {
+func (t *throttle) add(key string, window time.Duration) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -129,24 +134,15 @@ func (t *throttle) add(key string, window time.Duration) {
 	}
 	c.n++
 	t.counts[key] = c
+	return nil
 }
 
 // reset forgets key's attempts.
-func (t *throttle) reset(key string) {
+func (t *throttle) reset(key string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.counts, key)
-}
-
-// sweep drops the windows that have ended, and says whether that made
-// room. t.mu is held.
-func (t *throttle) sweep(now time.Time) bool {
-	for key, c := range t.counts {
-		if !now.Before(c.ends) {
-			delete(t.counts, key)
-		}
-	}
-	return len(t.counts) < maxKeys
+	return nil
 }
 
 // hashKey makes a key of a fixed size out of what a client sent.

@@ -121,7 +121,7 @@ func BenchmarkSessionTouch(b *testing.B) {
 func BenchmarkMe(b *testing.B) {
 	st, ck := benchSession(b)
 	db := benchDB(b)
-	h := newServer(st.logger, st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, st.prefix, false, st.logger), db)
+	h := newServer(st.logger, st, newSQLiteUsers(db, st.logger), newHasher(bcrypt.MinCost), newThrottle(st.client, st.prefix, false, st.logger), db)
 	r := httptest.NewRequest("GET", "/me", nil)
 	r.AddCookie(ck)
 	cmds := countCommands(st)
@@ -145,7 +145,7 @@ var benchCost = flag.Int("bcrypt-cost", 10, "bcrypt cost for the benchmarks")
 // the same cost, it shows what the login adds to bcrypt; its three cases
 // should take the same time, or the time would tell which users exist.
 func BenchmarkLogin(b *testing.B) {
-	h := must(newHasher(*benchCost))
+	h := newHasher(*benchCost)
 	store, _ := benchSession(b)
 	db := benchDB(b)
 	users := newSQLiteUsers(db, store.logger)

@@ -261,7 +261,7 @@ func TestRedisPrefixesIsolateDeployments(t *testing.T) {
 func TestHeadChangesNoSession(t *testing.T) {
 	st, clock := newTestStore(t, 10*time.Minute, time.Hour)
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
-	hs := httptest.NewServer(newServer(st.logger, st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, st.prefix, false, st.logger), db))
+	hs := httptest.NewServer(newServer(st.logger, st, newSQLiteUsers(db, st.logger), newHasher(bcrypt.MinCost), newThrottle(st.client, st.prefix, false, st.logger), db))
 	defer hs.Close()
 	c := newClient(t, &testServer{URL: hs.URL})
 
@@ -304,7 +304,7 @@ func TestAnonymousSessionsAreBounded(t *testing.T) {
 	st := NewRedisStore(rs.client(), defaultRedisPrefix,
 		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(time.Hour, 24*time.Hour), logger)
 	st.maxAnonymous = 3
-	hs := httptest.NewServer(newServer(logger, st, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, st.prefix, false, st.logger), db))
+	hs := httptest.NewServer(newServer(logger, st, newSQLiteUsers(db, logger), newHasher(bcrypt.MinCost), newThrottle(st.client, st.prefix, false, st.logger), db))
 	defer hs.Close()
 	ts := &testServer{URL: hs.URL}
 	signUpUsers(t, ts) // sign-ups: signed in, not anonymous

@@ -124,7 +124,7 @@ func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hash
 	}
 	u, err = users.FindUser(r.Context(), username)
 	if err != nil && !errors.Is(err, errNoUser) {
-		usersFailed(w, r)
+		storeFailed(w, r)
 		return u, false
 	}
 	match := hasher.Compare(u.Hash, password) // u.Hash is nil for no user
@@ -150,24 +150,24 @@ func rehash(ctx context.Context, users userStore, hasher *hasher, username strin
 		return old
 	}
 	hash, err := hasher.Hash(password)
-	if err != nil {
-		return old
+	if err == nil {
+		// Only over the hash that was checked, as a password change does.
+		err = users.SetPassword(ctx, username, old, hash)
 	}
-	// Only over the hash that was checked, as a password change does.
-	if err := users.SetPassword(ctx, username, old, hash); err != nil {
-		// Another login may have rehashed first: a stored hash that takes
-		// this password is no password change, and is the one now stored.
-		if u, err := users.FindUser(ctx, username); err == nil && hasher.Compare(u.Hash, password) {
-			return u.Hash
-		}
-		return old
+	if err == nil {
+		return hash
 	}
-	return hash
+	// Another login may have rehashed first: a stored hash that takes this
+	// password is no password change, and is the one now stored.
+	if u, err := users.FindUser(ctx, username); err == nil && hasher.Compare(u.Hash, password) {
+		return u.Hash
+	}
+	return old
 }
 
 // signIn puts username in the request's session, under a new id, and
-// returns the session. A request whose client has gone, or that is past its
-// deadline, gets no session: nobody would receive its cookie.
+// returns the session. A request whose client has gone gets no session:
+// nobody would receive its cookie.
 func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) (*sessions.Session, error) {
 	if err := r.Context().Err(); err != nil {
 		return nil, err
@@ -218,27 +218,23 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		defer done()
-		if retryAfter, err := throttle.signupRetryAfter(addr); err != nil || retryAfter > 0 {
+		// Counted here, in the address's turn: it is hashed next.
+		if retryAfter, err := throttle.signupAllowed(addr); err != nil || retryAfter > 0 {
 			throttled(w, r, retryAfter, err, "too many sign-ups from this address, please try again later")
 			return
 		}
 		hash, err := hasher.Hash(password)
 		if err == nil {
-			err = throttle.signupCounted(addr) // a signup counts once hashed
+			err = users.CreateUser(r.Context(), username, hash)
+		}
+		if errors.Is(err, errUserExists) {
+			writeError(w, r, http.StatusConflict, err.Error())
+			return
+		}
+		if err == nil {
+			_, err = signIn(w, r, store, username)
 		}
 		if err != nil {
-			storeFailed(w, r)
-			return
-		}
-		if err := users.CreateUser(r.Context(), username, hash); err != nil {
-			if errors.Is(err, errUserExists) {
-				writeError(w, r, http.StatusConflict, err.Error())
-				return
-			}
-			usersFailed(w, r)
-			return
-		}
-		if _, err := signIn(w, r, store, username); err != nil {
 			storeFailed(w, r)
 			return
 		}
@@ -378,7 +374,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		// to another, checked against the same old password, stops here:
 		// it must not sign the winner out.)
 		if now, err := users.FindUser(r.Context(), username); err != nil {
-			usersFailed(w, r)
+			storeFailed(w, r)
 			return
 		} else if !bytes.Equal(now.Hash, u.Hash) {
 			wrongPassword(w, r)
@@ -394,7 +390,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			wrongPassword(w, r)
 			return
 		} else if err != nil {
-			usersFailed(w, r)
+			storeFailed(w, r)
 			return
 		}
 		if err := store.DeleteUserSessions(r.Context(), username, s.ID); err != nil {
@@ -503,15 +499,10 @@ func badRequest(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, http.StatusBadRequest, "bad request")
 }
 
-// storeFailed answers 503 when the session store cannot be used: never a
-// sign-in, never a stack trace.
+// storeFailed answers 503 when a store (of sessions, of users, the
+// throttle's) cannot be used: never a sign-in, never a stack trace.
 func storeFailed(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, http.StatusServiceUnavailable, "sessions are temporarily unavailable, please try again shortly")
-}
-
-// usersFailed answers 503 when the user store cannot be used.
-func usersFailed(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, http.StatusServiceUnavailable, "accounts are temporarily unavailable, please try again shortly")
 }
 
 // hashingFailed answers 503 to a request that found no turn to hash within

@@ -161,7 +161,7 @@ func TestLoginFailuresAreAlike(t *testing.T) {
 // failure tells nothing (issue 16: a login that returned early for unknown
 // users passed every test, since they compared answers only).
 func TestEveryLoginComparesOnce(t *testing.T) {
-	h := must(newHasher(bcrypt.MinCost))
+	h := newHasher(bcrypt.MinCost)
 	ts, _ := serveWith(t, h, nil)
 	signUpUsers(t, ts)
 	var compares atomic.Int32
@@ -524,7 +524,7 @@ func TestHealthz(t *testing.T) {
 	st := NewRedisStore(startRedis(t).client(), defaultRedisPrefix, newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, false, time.Hour), newLifetimes(time.Hour, time.Hour), slog.New(slog.DiscardHandler))
 	must0(t, newSQLiteUsers(db, st.logger).CreateUser(t.Context(), "alice", []byte("hash")))
 	cookie := newSession(t, st, map[any]any{userKey: "alice"})
-	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), must(newHasher(bcrypt.MinCost)), newThrottle(st.client, st.prefix, false, st.logger), db)
+	h := newServer(slog.New(slog.DiscardHandler), st, newSQLiteUsers(db, st.logger), newHasher(bcrypt.MinCost), newThrottle(st.client, st.prefix, false, st.logger), db)
 	db.Close()
 	for path, want := range map[string]int{"/healthz": http.StatusServiceUnavailable, "/me": http.StatusOK, "/visits": http.StatusOK, "/sessions": http.StatusOK, "/login": http.StatusServiceUnavailable} {
 		r := requestWith(cookie)

@@ -1023,7 +1023,7 @@ func TestCommandsPerRoute(t *testing.T) {
 	db := openTestDB(t, filepath.Join(t.TempDir(), "app.db"))
 	store := NewRedisStore(client, defaultRedisPrefix,
 		newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, 24*time.Hour), newLifetimes(30*time.Minute, 24*time.Hour), logger)
-	hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), must(newHasher(bcrypt.MinCost)), newThrottle(store.client, store.prefix, false, store.logger), db))
+	hs := httptest.NewServer(newServer(logger, store, newSQLiteUsers(db, logger), newHasher(bcrypt.MinCost), newThrottle(store.client, store.prefix, false, store.logger), db))
 	defer hs.Close()
 	ts := &testServer{URL: hs.URL}
 	signUpUsers(t, ts)

@@ -116,13 +116,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := store.Ping(ctx); err != nil {
 		logger.Warn("redis is unreachable: routes that need a session answer 503 until it is back", "err", err)
 	}
-	hasher, err := newHasher(cfg.bcryptCost)
-	if err != nil {
-		return err
-	}
 
 	srv := &http.Server{
-		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), hasher, newThrottle(rdb, cfg.redisPrefix, cfg.trustProxy, logger), db),
+		Handler:           newServer(logger, store, newSQLiteUsers(db, logger), newHasher(cfg.bcryptCost), newThrottle(rdb, cfg.redisPrefix, cfg.trustProxy, logger), db),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -168,10 +164,6 @@ func newServer(logger *slog.Logger, store sessionStore, users userStore, hasher 
 		writeError(w, r, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	var h http.Handler = r
-	// Each request's context ends at 20 s, before the server's WriteTimeout
-	// (30 s) cuts the connection: a handler that runs late (a slow store)
-	// still answers, 503, and creates no session that nobody would receive.
-	h = limitTime(20*time.Second, h)
 	h = refuseCrossOrigin(h)
 	h = securityHeaders(h)
 	h = logRequests(logger, h)

@@ -84,14 +84,14 @@ func (t *throttle) loginChecked(username, addr string, ok bool) error {
 	return errors.Join(pairErr, allErr)
 }
 
-// signupRetryAfter says how long signups from addr must wait.
-func (t *throttle) signupRetryAfter(addr string) (time.Duration, error) {
-	return t.retryAfter("signups:"+hashKey(addr), maxSignups)
-}
-
-// signupCounted counts a signup from addr.
-func (t *throttle) signupCounted(addr string) error {
-	return t.add("signups:"+hashKey(addr), signupWindow)
+// signupAllowed counts a signup from addr, if the address has allowance
+// left, and else says how long it must wait.
+func (t *throttle) signupAllowed(addr string) (time.Duration, error) {
+	key := "signups:" + hashKey(addr)
+	if wait, err := t.retryAfter(key, maxSignups); err != nil || wait > 0 {
+		return wait, err
+	}
+	return 0, t.add(key, signupWindow)
 }
 
 // A key's count is one Redis counter in a fixed window: each limit allows so

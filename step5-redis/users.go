@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 )
 
@@ -94,10 +95,9 @@ func foldUsername(name string) string {
 	return string(b)
 }
 
-// The rules for new accounts.
+// The rules for new accounts. A password is counted in bytes, as bcrypt
+// counts: "é" is 2 bytes, most emoji 4.
 const (
-	minUsername      = 3
-	maxUsername      = 32
 	minPasswordBytes = 8
 	// maxPasswordBytes is bcrypt's limit: it reads no further. A longer
 	// password is refused, never cut: two passwords that share their first
@@ -105,30 +105,22 @@ const (
 	maxPasswordBytes = 72
 )
 
-// validateUsername says which rule a (folded) username breaks, or nil.
+// validUsername is what a (folded) username may be: 3 to 32 of a-z, 0-9,
+// '.', '_' and '-'. Nothing else, so that no two names look alike.
+var validUsername = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
+
+// validateUsername says why a (folded) username is refused, or nil.
 func validateUsername(name string) error {
-	switch {
-	case len(name) < minUsername:
-		return fmt.Errorf("username must be at least %d characters", minUsername)
-	case len(name) > maxUsername:
-		return fmt.Errorf("username must be at most %d characters", maxUsername)
-	}
-	for _, c := range []byte(name) {
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return errors.New("username may contain only letters a-z, digits 0-9, '.', '_' and '-'")
-		}
+	if !validUsername.MatchString(name) {
+		return errors.New("username must be 3 to 32 characters, each a-z, 0-9, '.', '_' or '-'")
 	}
 	return nil
 }
 
-// validatePassword says which rule a password breaks, or nil. The limits are
-// in bytes, as bcrypt counts: "é" is 2 bytes, most emoji 4.
+// validatePassword says why a password is refused, or nil.
 func validatePassword(password string) error {
-	switch {
-	case len(password) < minPasswordBytes:
-		return fmt.Errorf("password must be at least %d bytes long", minPasswordBytes)
-	case len(password) > maxPasswordBytes:
-		return fmt.Errorf("password must be at most %d bytes long (bcrypt's limit; accented letters take 2 bytes, emoji 4)", maxPasswordBytes)
+	if len(password) < minPasswordBytes || len(password) > maxPasswordBytes {
+		return fmt.Errorf("password must be %d to %d bytes long (bcrypt reads no more; accented letters take 2 bytes, emoji 4)", minPasswordBytes, maxPasswordBytes)
 	}
 	return nil
 }
