@@ -81,8 +81,10 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		}
 		// A password change since the check has ended the user's sessions,
 		// but not this one if it was made after: so look at the hash again,
-		// now that the session exists, and take the sign-in back if it moved.
-		if now, err := users.FindUser(r.Context(), username); err != nil || !bytes.Equal(now.Hash, u.Hash) {
+		// now that the session exists, and take the sign-in back if it moved
+		// to one that this password does not open (another login's rehash
+		// is no change).
+		if now, err := users.FindUser(r.Context(), username); err != nil || !bytes.Equal(now.Hash, u.Hash) && !hasher.Compare(now.Hash, password) {
 			w.Header().Del("Set-Cookie") // the new session's cookie
 			s.Options.MaxAge = -1        // deletes the new session
 			if s.Save(r, w) != nil || err != nil {
@@ -136,33 +138,17 @@ func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hash
 		wrong(w, r)
 		return u, false
 	}
-	u.Hash = rehash(r.Context(), users, hasher, username, u.Hash, password)
+	// A hash of another cost than -bcrypt-cost (raised, say, since the user
+	// signed up) is replaced by one at that cost, made from the password
+	// just checked, in the same turn, and only over the hash that was
+	// checked, as a password change does. When that fails, the old hash
+	// stays, and the next login tries again.
+	if cost, _ := bcrypt.Cost(u.Hash); cost != hasher.cost {
+		if hash, err := hasher.Hash(password); err == nil && users.SetPassword(r.Context(), username, u.Hash, hash) == nil {
+			u.Hash = hash
+		}
+	}
 	return u, true
-}
-
-// rehash gives a user whose hash has another cost than -bcrypt-cost (which
-// was raised, say, since they signed up) a new hash at that cost, made from
-// the password the login has just checked, in the same turn, and returns
-// the hash now stored. It never fails a login: when hashing or storing
-// fails, the old hash stays, and the next login tries again.
-func rehash(ctx context.Context, users userStore, hasher *hasher, username string, old []byte, password string) []byte {
-	if cost, err := bcrypt.Cost(old); err != nil || cost == hasher.cost {
-		return old
-	}
-	hash, err := hasher.Hash(password)
-	if err == nil {
-		// Only over the hash that was checked, as a password change does.
-		err = users.SetPassword(ctx, username, old, hash)
-	}
-	if err == nil {
-		return hash
-	}
-	// Another login may have rehashed first: a stored hash that takes this
-	// password is no password change, and is the one now stored.
-	if u, err := users.FindUser(ctx, username); err == nil && hasher.Compare(u.Hash, password) {
-		return u.Hash
-	}
-	return old
 }
 
 // signIn puts username in the request's session, under a new id, and
