@@ -84,7 +84,7 @@ func BenchmarkSessionTouch(b *testing.B) {
 // The whole /me handler, middleware included (the log goes to io.Discard).
 func BenchmarkMe(b *testing.B) {
 	st, ck := benchSession(b)
-	h := newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, newMemoryUsers(), newHasher(bcrypt.MinCost), newThrottle(false))
+	h := newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, &memoryUsers{}, newHasher(bcrypt.MinCost), newThrottle(false))
 	r := httptest.NewRequest("GET", "/me", nil)
 	r.AddCookie(ck)
 	b.ReportAllocs()
@@ -107,7 +107,7 @@ var benchCost = flag.Int("bcrypt-cost", 10, "bcrypt cost for the benchmarks")
 // should take the same time, or the time would tell which users exist.
 func BenchmarkLogin(b *testing.B) {
 	h := newHasher(*benchCost)
-	users := newMemoryUsers()
+	users := &memoryUsers{}
 	if err := users.CreateUser(b.Context(), "alice", must(h.Hash("wonderland"))); err != nil {
 		b.Fatal(err)
 	}

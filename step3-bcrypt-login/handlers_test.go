@@ -302,7 +302,7 @@ func (brokenStore) Get(*http.Request, string) (*sessions.Session, error) {
 // the same, so that nobody stays signed in on a shared computer (issue 12).
 func TestLogoutWhenTheStoreFails(t *testing.T) {
 	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour))
-	h := newServer(slog.New(slog.DiscardHandler), brokenStore{st}, newMemoryUsers(), newHasher(bcrypt.MinCost), newThrottle(false))
+	h := newServer(slog.New(slog.DiscardHandler), brokenStore{st}, &memoryUsers{}, newHasher(bcrypt.MinCost), newThrottle(false))
 	for _, tc := range []struct {
 		name   string
 		header map[string]string
@@ -712,7 +712,7 @@ func TestRestartLosesSessions(t *testing.T) {
 // as they were); a failed login changes nothing. The users live in memory:
 // the server that raised the cost is this one, with a user made before.
 func TestLoginRehashesAtTheNewCost(t *testing.T) {
-	users := newMemoryUsers()
+	users := &memoryUsers{}
 	if err := users.CreateUser(t.Context(), "alice", must(bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost))); err != nil {
 		t.Fatal(err)
 	}

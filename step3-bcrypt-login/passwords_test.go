@@ -218,7 +218,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func serveWith(t testing.TB, h *hasher, th *throttle) (*testServer, *MemoryStore) {
 	t.Helper()
 	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour))
-	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, newMemoryUsers(), h, th))
+	hs := httptest.NewServer(newServer(slog.New(slog.DiscardHandler), st, &memoryUsers{}, h, th))
 	t.Cleanup(hs.Close)
 	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}, st
 }

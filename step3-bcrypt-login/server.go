@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go store.RunSweeper(ctx, sweepInterval(cfg.idleTimeout))
 
 	srv := &http.Server{
-		Handler:           newServer(logger, store, newMemoryUsers(), newHasher(cfg.bcryptCost), newThrottle(cfg.trustProxy)),
+		Handler:           newServer(logger, store, &memoryUsers{}, newHasher(cfg.bcryptCost), newThrottle(cfg.trustProxy)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

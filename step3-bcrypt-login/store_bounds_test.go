@@ -19,7 +19,7 @@ import (
 func serveStore(t testing.TB, st *MemoryStore) *testServer {
 	t.Helper()
 	hs := httptest.NewServer(newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st,
-		newMemoryUsers(), newHasher(bcrypt.MinCost), newThrottle(false)))
+		&memoryUsers{}, newHasher(bcrypt.MinCost), newThrottle(false)))
 	t.Cleanup(hs.Close)
 	return &testServer{URL: hs.URL, logs: &syncBuffer{}, stop: func() error { hs.Close(); return nil }}
 }

@@ -42,8 +42,6 @@ type memoryUsers struct {
 	hashes sync.Map // folded name -> string(hash)
 }
 
-func newMemoryUsers() *memoryUsers { return &memoryUsers{} }
-
 func (m *memoryUsers) CreateUser(ctx context.Context, name string, hash []byte) error {
 	if _, taken := m.hashes.LoadOrStore(name, string(hash)); taken {
 		return errUserExists
@@ -52,11 +50,10 @@ func (m *memoryUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 }
 
 func (m *memoryUsers) FindUser(ctx context.Context, name string) (user, error) {
-	hash, ok := m.hashes.Load(name)
-	if !ok {
-		return user{}, errNoUser
+	if hash, ok := m.hashes.Load(name); ok {
+		return user{Hash: []byte(hash.(string))}, nil
 	}
-	return user{Hash: []byte(hash.(string))}, nil
+	return user{}, errNoUser
 }
 
 func (m *memoryUsers) SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error {
