@@ -1,10 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
-	"errors"
 	"runtime"
 	"sync"
 	"time"
@@ -27,7 +25,7 @@ import (
 //     lane), from which one request at a time goes on: a flood from one
 //     address holds one place in the line for cores, not a thousand;
 //   - nobody waits more than maxWait: a request that cannot start by then
-//     gets errBusy (503, try again), not an answer nobody waits for.
+//     gets 503 (try again), not an answer nobody waits for.
 type hasher struct {
 	cost int
 	// dummy is a hash of a random password at the same cost. Checking a
@@ -56,9 +54,6 @@ type lane struct {
 // maxWait is how long a request waits for its turn to hash.
 const maxWait = time.Second
 
-// errBusy: no turn to hash came within maxWait.
-var errBusy = errors.New("too many passwords to check at once")
-
 // newHasher makes a hasher for a cost within bcrypt.MinCost..MaxCost
 // (parseFlags checks -bcrypt-cost).
 func newHasher(cost int) *hasher {
@@ -75,8 +70,9 @@ func newHasher(cost int) *hasher {
 }
 
 // turn waits, for maxWait at most, first for addr's lane, then for a core,
-// and returns the function that ends the turn. It fails with errBusy, or
-// with ctx's error when the client has gone (also at once, should it be
+// and returns the function that ends the turn. It fails with
+// context.DeadlineExceeded when maxWait has passed (the server is busy), or
+// context.Canceled when the client has gone (also at once, should it be
 // gone already): no point hashing for nobody. The semaphores serve their
 // waiters in order, so each address has at most one request in the line
 // for cores: a newcomer waits behind at most one request of each other
@@ -104,12 +100,12 @@ func (h *hasher) turn(ctx context.Context, addr string) (done func(), err error)
 	defer cancel()
 	if err := l.Acquire(wait, 1); err != nil {
 		leave()
-		return nil, cmp.Or(ctx.Err(), errBusy) // the client's error, if it has gone
+		return nil, err
 	}
 	if err := h.cores.Acquire(wait, 1); err != nil {
 		l.Release(1)
 		leave()
-		return nil, cmp.Or(ctx.Err(), errBusy)
+		return nil, err
 	}
 	h.beforeHash(ctx, addr)
 	return func() {

@@ -96,7 +96,7 @@ func turnFrom(ctx context.Context, h *hasher, addr string) chan error {
 
 // Hashing is admitted by time, one request at a time per address: at most
 // as many hashes run at once as there are cores; a request waits maxWait
-// at most (the clock is synctest's), then gets errBusy; one whose client
+// at most (the clock is synctest's), then gets context.DeadlineExceeded (busy); one whose client
 // has gone gives up at once; and no lane outlives its requests.
 func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -116,8 +116,8 @@ func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
 		from2 := turnFrom(t.Context(), h, "192.0.2.2")
 		synctest.Wait()
 		start := time.Now()
-		if err := <-turnFrom(t.Context(), h, "192.0.2.3"); !errors.Is(err, errBusy) || time.Since(start) != maxWait {
-			t.Errorf("with every core taken: %v after %v, want errBusy after maxWait (%v)", err, time.Since(start), maxWait)
+		if err := <-turnFrom(t.Context(), h, "192.0.2.3"); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != maxWait {
+			t.Errorf("with every core taken: %v after %v, want context.DeadlineExceeded after maxWait (%v)", err, time.Since(start), maxWait)
 		}
 		// A request whose client has gone gives up, waiting or not.
 		ctx, cancel := context.WithCancel(t.Context())
@@ -133,7 +133,7 @@ func TestHashingIsAdmittedByTimeAndAddress(t *testing.T) {
 		}
 		// The first of 192.0.2.1's and 192.0.2.2's hashed, and ended; the
 		// other two from 192.0.2.1 waited maxWait in its lane, behind it.
-		for i, want := range []error{nil, errBusy, errBusy, nil} {
+		for i, want := range []error{nil, context.DeadlineExceeded, context.DeadlineExceeded, nil} {
 			if err := <-append(from1, from2)[i]; !errors.Is(err, want) {
 				t.Errorf("request %d: %v, want %v", i+1, err, want)
 			}
