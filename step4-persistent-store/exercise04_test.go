@@ -113,7 +113,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL;
 CREATE TABLE settings (
     name  TEXT PRIMARY KEY NOT NULL,
-    value TEXT NOT NULL
+    value BLOB NOT NULL
 );
 `
 

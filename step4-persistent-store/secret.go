@@ -30,14 +30,11 @@ func sessionSecrets(ctx context.Context, getenv func(string) string, db *databas
 	if value == "" {
 		secret := make([]byte, minSecretBytes)
 		rand.Read(secret) // never fails: see crypto/rand.Read
-		// Stored unless one is there already, which is then the one used (a
-		// secret this code made, so it needs no checks): two processes
-		// starting at once agree on one secret.
+		// Stored as it is unless one is there already, which is then the one
+		// used (a secret this code made, so it needs no checks): two
+		// processes starting at once agree on one secret.
 		err := db.QueryRowContext(ctx, `INSERT INTO settings (name, value) VALUES ('session_secret', ?)
-			ON CONFLICT (name) DO UPDATE SET value = value RETURNING value`, base64.StdEncoding.EncodeToString(secret)).Scan(&value)
-		if err == nil {
-			secret, err = base64.StdEncoding.DecodeString(value)
-		}
+			ON CONFLICT (name) DO UPDATE SET value = value RETURNING value`, secret).Scan(&secret)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: session secret: %w", db.path, err)
 		}

@@ -196,7 +196,7 @@ func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 // /sessions shows them.
 func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	// Expired ones are left out: the sweeper deletes them.
-	rows, err := st.db.QueryContext(ctx, `SELECT id_hash, id_hash = ?4, user_agent, created_at, last_seen FROM sessions
+	rows, err := st.db.QueryContext(ctx, `SELECT id_hash, id_hash = ?4, user_agent, created_at / 1000, last_seen / 1000 FROM sessions
 		WHERE user = ?1 AND min(`+deadlines+`) > ?5 ORDER BY id_hash = ?4 DESC, last_seen DESC, created_at DESC`,
 		user, st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds(), idHash(currentID), st.now().UnixMilli())
 	if err != nil {
@@ -206,12 +206,11 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 	list := []sessionInfo{}
 	for rows.Next() {
 		var info sessionInfo
-		var created, lastSeen int64
+		var created, lastSeen int64 // in seconds
 		if err := rows.Scan(&info.Handle, &info.Current, &info.UserAgent, &created, &lastSeen); err != nil {
 			return nil, failed(ctx, st.logger, "list sessions", err)
 		}
-		info.Created = time.UnixMilli(created).UTC().Truncate(time.Second)
-		info.LastSeen = time.UnixMilli(lastSeen).UTC().Truncate(time.Second)
+		info.Created, info.LastSeen = time.Unix(created, 0).UTC(), time.Unix(lastSeen, 0).UTC()
 		list = append(list, info)
 	}
 	return list, failed(ctx, st.logger, "list sessions", rows.Err())

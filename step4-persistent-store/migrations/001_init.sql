@@ -19,5 +19,5 @@ CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL; -- my s
 
 CREATE TABLE settings ( -- values made once and kept, such as the session secret
     name  TEXT PRIMARY KEY NOT NULL,
-    value TEXT NOT NULL
+    value BLOB NOT NULL -- as the code wrote it: the session secret's 32 bytes
 );
