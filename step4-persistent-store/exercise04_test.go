@@ -101,7 +101,7 @@ CREATE TABLE users (
     created_at INTEGER NOT NULL
 );
 CREATE TABLE sessions (
-    id_hash             BLOB PRIMARY KEY NOT NULL CHECK (length(id_hash) = 32),
+    id_hash             TEXT PRIMARY KEY NOT NULL CHECK (length(id_hash) = 64),
     user                TEXT REFERENCES users (name) ON DELETE CASCADE,
     data                TEXT NOT NULL,
     created_at          INTEGER NOT NULL,
@@ -111,11 +111,9 @@ CREATE TABLE sessions (
     user_agent          TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL;
-CREATE INDEX sessions_by_idle_expiry ON sessions (idle_expires_at);
-CREATE INDEX sessions_by_absolute_expiry ON sessions (absolute_expires_at);
 CREATE TABLE settings (
     name  TEXT PRIMARY KEY NOT NULL,
-    value TEXT NOT NULL
+    value BLOB NOT NULL
 );
 `
 

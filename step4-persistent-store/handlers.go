@@ -300,12 +300,10 @@ func handleRevoke(store sessionStore) http.Handler {
 			handleLogout(store).ServeHTTP(w, r)
 			return
 		}
-		found, err := store.DeleteUserSession(r.Context(), user, handle)
-		if err != nil {
+		if found, err := store.DeleteUserSession(r.Context(), user, handle); err != nil {
 			storeFailed(w, r)
 			return
-		}
-		if !found {
+		} else if !found {
 			writeError(w, r, http.StatusNotFound, "you have no such session")
 			return
 		}
@@ -339,13 +337,13 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if !ok {
 			return
 		}
+		// The new hash waits for its turn, as every hash does.
+		var hash []byte
 		done, err := hasher.turn(r.Context(), clientAddr(r, throttle.trustProxy))
-		if err != nil {
-			hashingFailed(w, r)
-			return
+		if err == nil {
+			defer done()
+			hash, err = hasher.Hash(next)
 		}
-		defer done()
-		hash, err := hasher.Hash(next)
 		if err != nil {
 			hashingFailed(w, r)
 			return

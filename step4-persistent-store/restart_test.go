@@ -154,7 +154,7 @@ func TestDatabaseHoldsNoToken(t *testing.T) {
 			if bytes.Contains(files, []byte(cookie)) || bytes.Contains(files, []byte(id)) {
 				t.Fatalf("%s: the database files contain an issued cookie or session id", when)
 			}
-			if bytes.Contains(files, idHash(id)) {
+			if bytes.Contains(files, []byte(idHash(id))) {
 				hashes++
 			}
 		}

@@ -76,7 +76,6 @@ type sessionInfo struct {
 	Handle    string    `json:"id"`
 	Created   time.Time `json:"created_at"`
 	LastSeen  time.Time `json:"last_seen"`
-	Expires   time.Time `json:"expires_at"`
 	UserAgent string    `json:"user_agent"`
 	Current   bool      `json:"current"` // the session of the request that asks
 }

@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -42,36 +42,22 @@ func NewSQLiteStore(db *database, cookies sessionCookies, life lifetimes, logger
 	return &SQLiteStore{db: db, cookies: cookies, life: life, maxAnonymous: defaultMaxAnonymous, now: time.Now, logger: logger}
 }
 
-// idHash is the key of a session's row.
-func idHash(id string) []byte {
-	sum := sha256.Sum256([]byte(id))
-	return sum[:]
-}
+// idHash is the key of a session's row: the SHA-256 of its id, in hex.
+func idHash(id string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(id))) }
 
 // sessionHandle is the handle of a session (see sessionInfo): the key of its
-// row, in hex.
-func sessionHandle(id string) string { return hex.EncodeToString(idHash(id)) }
+// row.
+func sessionHandle(id string) string { return idHash(id) }
 
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
 
-// sessionRow is the times of a session's row, which Get and UserSessions
-// both read (timeColumns, in this order).
-type sessionRow struct {
-	created, lastSeen int64
-	idle, absolute    int64 // the deadlines the session was issued with
-}
-
-const timeColumns = `created_at, last_seen, idle_expires_at, absolute_expires_at`
-
-// expiresAt is the session's real deadline: the earliest of the deadlines
-// stored with it and of the ones today's -idle-timeout and -max-lifetime
-// give. A restart with shorter timeouts shortens old sessions; a restart
-// with longer ones never lengthens them.
-func (row sessionRow) expiresAt(life lifetimes) time.Time {
-	return time.UnixMilli(min(row.idle, row.absolute,
-		row.lastSeen+life.idleTimeout.Milliseconds(), row.created+life.maxLifetime.Milliseconds()))
-}
+// deadlines are the SQL of a session's two deadlines: each the earlier of
+// the one stored with it and the one today's -idle-timeout (?2) and
+// -max-lifetime (?3) give. A restart with shorter timeouts shortens old
+// sessions; a restart with longer ones never lengthens them. Its real
+// deadline is the earlier of the two.
+const deadlines = `min(idle_expires_at, last_seen + ?2), min(absolute_expires_at, created_at + ?3)`
 
 // New returns a new, empty session that is not stored yet: Save stores it and
 // gives it its id.
@@ -89,38 +75,34 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 		return s, nil
 	}
 	ctx, now := r.Context(), st.now()
-	var user sql.NullString // NULL: anonymous
-	var data []byte
-	var row sessionRow
-	err := st.db.QueryRowContext(ctx, `SELECT user, data, `+timeColumns+` FROM sessions WHERE id_hash = ?`,
-		idHash(id)).Scan(&user, &data, &row.created, &row.lastSeen, &row.idle, &row.absolute)
-	if errors.Is(err, sql.ErrNoRows) {
-		return s, nil // never issued, deleted or swept: not adopted
-	}
-	if err != nil {
+	var user, data string // user "": anonymous (NULL)
+	var created, lastSeen, idle, absolute int64
+	err := st.db.QueryRowContext(ctx, `SELECT coalesce(user, ''), data, created_at, last_seen, `+deadlines+` FROM sessions WHERE id_hash = ?1`,
+		idHash(id), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()).Scan(&user, &data, &created, &lastSeen, &idle, &absolute)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return s, failed(ctx, st.logger, "read session", err)
 	}
-	// Expired (the sweeper deletes it later), or values that do not decode
-	// (such as the JSON of an earlier version of this step): no session,
-	// never an error page.
-	values, err := decodeValues(data)
-	if err != nil || !now.Before(row.expiresAt(st.life)) {
+	// No row (never issued, deleted or swept: its deadlines stay 0), expired
+	// (the sweeper deletes it later), or values that do not decode (such as
+	// the JSON of an earlier version of this step): no session, never an
+	// error page, and the id is not adopted.
+	values, err := decodeValues([]byte(data))
+	if err != nil || now.UnixMilli() >= min(idle, absolute) {
 		return s, nil
 	}
-	if user.Valid {
-		values[userKey] = user.String
+	if user != "" {
+		values[userKey] = user
 	}
 
 	// HEAD changes nothing, not even the idle deadline.
-	if r.Method != http.MethodHead && now.UnixMilli()-row.lastSeen >= st.life.touchEvery.Milliseconds() {
+	if r.Method != http.MethodHead && now.UnixMilli()-lastSeen >= st.life.touchEvery.Milliseconds() {
 		if err := st.touch(ctx, idHash(id), now); err != nil {
 			return s, err
 		}
-		row.idle = now.UnixMilli() + min(st.life.idleTimeout.Milliseconds(), row.idle-row.lastSeen)
-		row.lastSeen = now.UnixMilli()
+		idle, lastSeen = now.UnixMilli()+idle-lastSeen, now.UnixMilli() // as touch does
 	}
 	s.ID, s.Values, s.IsNew = id, values, false
-	setTimes(s, time.UnixMilli(row.created), row.expiresAt(st.life))
+	setTimes(s, time.UnixMilli(created), time.UnixMilli(min(idle, absolute)))
 	return s, nil
 }
 
@@ -129,7 +111,7 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 // SELECT stays deleted. The idle timeout is the one the session was issued
 // with (idle_expires_at - last_seen), or the current flag's when shorter: a
 // restart never lengthens it.
-func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) error {
+func (st *SQLiteStore) touch(ctx context.Context, key string, now time.Time) error {
 	_, err := st.db.ExecContext(ctx,
 		`UPDATE sessions SET last_seen = ?1, idle_expires_at = ?1 + min(?2, idle_expires_at - last_seen)
 		WHERE id_hash = ?3 AND last_seen < ?1 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
@@ -142,7 +124,7 @@ func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) err
 // visitor stays anonymous, and nobody signed in is affected.
 func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
 	ctx := r.Context()
-	if s.Options != nil && s.Options.MaxAge < 0 {
+	if s.Options.MaxAge < 0 {
 		if err := st.delete(ctx, s.ID); err != nil {
 			return err
 		}
@@ -174,7 +156,7 @@ func (st *SQLiteStore) Save(r *http.Request, w http.ResponseWriter, s *sessions.
 	// cannot both take the last place. The count reads only the index of
 	// anonymous sessions (migrations/002_anonymous_sessions.sql).
 	res, err := st.db.ExecContext(ctx,
-		`INSERT INTO sessions (id_hash, user, data, `+timeColumns+`, user_agent)
+		`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at, user_agent)
 		SELECT ?1, nullif(?2, ''), ?3, ?4, ?4, ?5, ?6, ?7
 		WHERE ?2 <> '' OR (SELECT count(*) FROM sessions WHERE user IS NULL) < ?8`,
 		idHash(id), user, data, now.UnixMilli(),
@@ -213,26 +195,22 @@ func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 // first, then the most recently used. Times are in UTC, to the second, as
 // /sessions shows them.
 func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
-	rows, err := st.db.QueryContext(ctx,
-		`SELECT lower(hex(id_hash)), id_hash = ?2, user_agent, `+timeColumns+` FROM sessions
-		WHERE user = ?1 ORDER BY id_hash = ?2 DESC, last_seen DESC, created_at DESC`, user, idHash(currentID))
+	// Expired ones are left out: the sweeper deletes them.
+	rows, err := st.db.QueryContext(ctx, `SELECT id_hash, id_hash = ?4, user_agent, created_at / 1000, last_seen / 1000 FROM sessions
+		WHERE user = ?1 AND min(`+deadlines+`) > ?5 ORDER BY id_hash = ?4 DESC, last_seen DESC, created_at DESC`,
+		user, st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds(), idHash(currentID), st.now().UnixMilli())
 	if err != nil {
 		return nil, failed(ctx, st.logger, "list sessions", err)
 	}
 	defer rows.Close()
-	now, list := st.now(), []sessionInfo{}
+	list := []sessionInfo{}
 	for rows.Next() {
 		var info sessionInfo
-		var row sessionRow
-		if err := rows.Scan(&info.Handle, &info.Current, &info.UserAgent, &row.created, &row.lastSeen, &row.idle, &row.absolute); err != nil {
+		var created, lastSeen int64 // in seconds
+		if err := rows.Scan(&info.Handle, &info.Current, &info.UserAgent, &created, &lastSeen); err != nil {
 			return nil, failed(ctx, st.logger, "list sessions", err)
 		}
-		if !now.Before(row.expiresAt(st.life)) {
-			continue // expired: the sweeper deletes it
-		}
-		info.Created = time.UnixMilli(row.created).UTC().Truncate(time.Second)
-		info.LastSeen = time.UnixMilli(row.lastSeen).UTC().Truncate(time.Second)
-		info.Expires = row.expiresAt(st.life).UTC().Truncate(time.Second)
+		info.Created, info.LastSeen = time.Unix(created, 0).UTC(), time.Unix(lastSeen, 0).UTC()
 		list = append(list, info)
 	}
 	return list, failed(ctx, st.logger, "list sessions", rows.Err())
@@ -241,8 +219,7 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 // DeleteUserSession deletes the session of user whose handle is handle, in
 // one statement that checks whose it is.
 func (st *SQLiteStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
-	// unhex of what is not hex is NULL, which no row has.
-	res, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = unhex(?) AND user = ?`, handle, user)
+	res, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ? AND user = ?`, handle, user)
 	if err != nil {
 		return false, failed(ctx, st.logger, "delete a session of the user", err)
 	}

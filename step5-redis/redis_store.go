@@ -307,7 +307,6 @@ func (st *RedisStore) UserSessions(ctx context.Context, user, currentID string) 
 		info := sessionInfo{Handle: handle, UserAgent: row.UserAgent, Current: handle == sessionHandle(currentID)}
 		info.Created = time.UnixMilli(row.Created).UTC().Truncate(time.Second)
 		info.LastSeen = time.UnixMilli(row.LastSeen).UTC().Truncate(time.Second)
-		info.Expires = row.expiresAt(st.life).UTC().Truncate(time.Second)
 		list = append(list, info)
 	}
 	return list, nil

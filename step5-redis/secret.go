@@ -27,26 +27,30 @@ const minSecretBytes = 32
 // Redis, which holds only hashes of the ids, and the secret cannot turn a
 // hash into an id.
 func sessionSecrets(ctx context.Context, getenv func(string) string, db *database, logger *slog.Logger) ([][]byte, error) {
-	value, source := strings.TrimSpace(getenv("SESSION_SECRET")), "SESSION_SECRET"
+	value := strings.TrimSpace(getenv("SESSION_SECRET"))
 	if value == "" {
 		secret := make([]byte, minSecretBytes)
 		rand.Read(secret) // never fails: see crypto/rand.Read
-		stored, err := db.setting(ctx, "session_secret", base64.StdEncoding.EncodeToString(secret))
+		// Stored as it is unless one is there already, which is then the one
+		// used (a secret this code made, so it needs no checks): two
+		// processes starting at once agree on one secret.
+		err := db.QueryRowContext(ctx, `INSERT INTO settings (name, value) VALUES ('session_secret', ?)
+			ON CONFLICT (name) DO UPDATE SET value = value RETURNING value`, secret).Scan(&secret)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("database %s: session secret: %w", db.path, err)
 		}
 		logger.Warn("SESSION_SECRET is not set: using the secret stored in the database (made on the first start)")
-		value, source = stored, "the session secret in the database"
+		return [][]byte{secret}, nil
 	}
 	var secrets [][]byte
 	for i, part := range strings.Split(value, ",") {
 		secret, err := decodeBase64(strings.TrimSpace(part))
 		if err != nil {
 			// The error says which secret, never what it holds.
-			return nil, fmt.Errorf("%s: secret %d is not base64", source, i+1)
+			return nil, fmt.Errorf("SESSION_SECRET: secret %d is not base64", i+1)
 		}
 		if len(secret) < minSecretBytes {
-			return nil, fmt.Errorf("%s: secret %d is %d bytes, want at least %d (try: openssl rand -base64 32)", source, i+1, len(secret), minSecretBytes)
+			return nil, fmt.Errorf("SESSION_SECRET: secret %d is %d bytes, want at least %d (try: openssl rand -base64 32)", i+1, len(secret), minSecretBytes)
 		}
 		secrets = append(secrets, secret)
 	}

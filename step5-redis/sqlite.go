@@ -70,14 +70,11 @@ func openDB(ctx context.Context, path string) (*database, error) {
 }
 
 // dsn is a file: URI for go-sqlite3: the path, escaped (a '?' or '%' in it
-// is part of the name), and the parameters.
+// is part of the name), and the parameters. The path starts with one slash
+// (C:/x becomes file:///C:/x on Windows).
 func dsn(absPath string, params url.Values) string {
-	path := filepath.ToSlash(absPath)
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path // C:/x becomes file:///C:/x on Windows
-	}
-	u := url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}
-	return u.String()
+	path := "/" + strings.TrimPrefix(filepath.ToSlash(absPath), "/")
+	return (&url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}).String()
 }
 
 // Ping checks that the database can be written: it takes the write lock and
@@ -96,10 +93,8 @@ func (db *database) Ping(ctx context.Context) error {
 // new file), and each migration NNN_name.sql takes it from NNN-1 to NNN. A
 // crash halfway leaves the file at its old version, ready to try again.
 func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
-	files, err := fs.Glob(fsys, "migrations/*.sql") // sorted by name: 001_, 002_...
-	if err != nil {
-		return err
-	}
+	// Sorted by name: 001_, 002_... (Glob fails only on a bad pattern.)
+	files, _ := fs.Glob(fsys, "migrations/*.sql")
 	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: no other process migrates meanwhile
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -130,19 +125,6 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 		}
 	}
 	return tx.Commit()
-}
-
-// setting returns the value kept under name, storing newValue there first
-// when there is none yet. Two processes starting at
-// once agree on one value: the first insert wins, and the second's "update"
-// keeps the value there.
-func (db *database) setting(ctx context.Context, name, newValue string) (value string, err error) {
-	err = db.QueryRowContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET value = value RETURNING value`, name, newValue).Scan(&value)
-	if err != nil {
-		return "", fmt.Errorf("setting %s: %w", name, err)
-	}
-	return value, nil
 }
 
 // failed logs a failure of a store (the database; Redis in step 5), once,

@@ -5,7 +5,7 @@ CREATE TABLE users (
 );
 
 CREATE TABLE sessions (
-    id_hash             BLOB PRIMARY KEY NOT NULL CHECK (length(id_hash) = 32), -- SHA-256 of the id, never the id
+    id_hash             TEXT PRIMARY KEY NOT NULL CHECK (length(id_hash) = 64), -- SHA-256 of the id in hex, never the id
     user                TEXT REFERENCES users (name) ON DELETE CASCADE, -- NULL: anonymous
     data                TEXT NOT NULL,    -- the rest of Session.Values (values.go)
     created_at          INTEGER NOT NULL,
@@ -16,10 +16,8 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 
 CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL; -- my sessions, sign out everywhere
-CREATE INDEX sessions_by_idle_expiry ON sessions (idle_expires_at); -- the sweeper reads these two
-CREATE INDEX sessions_by_absolute_expiry ON sessions (absolute_expires_at);
 
 CREATE TABLE settings ( -- values made once and kept, such as the session secret
     name  TEXT PRIMARY KEY NOT NULL,
-    value TEXT NOT NULL
+    value BLOB NOT NULL -- as the code wrote it: the session secret's 32 bytes
 );
