@@ -101,7 +101,7 @@ CREATE TABLE users (
     created_at INTEGER NOT NULL
 );
 CREATE TABLE sessions (
-    id_hash             TEXT PRIMARY KEY NOT NULL CHECK (length(id_hash) = 64),
+    id_hash             BLOB PRIMARY KEY NOT NULL CHECK (length(id_hash) = 32),
     user                TEXT REFERENCES users (name) ON DELETE CASCADE,
     data                TEXT NOT NULL,
     created_at          INTEGER NOT NULL,

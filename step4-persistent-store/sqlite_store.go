@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -42,12 +42,15 @@ func NewSQLiteStore(db *database, cookies sessionCookies, life lifetimes, logger
 	return &SQLiteStore{db: db, cookies: cookies, life: life, maxAnonymous: defaultMaxAnonymous, now: time.Now, logger: logger}
 }
 
-// idHash is the key of a session's row: the SHA-256 of its id, in hex.
-func idHash(id string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(id))) }
+// idHash is the key of a session's row: the SHA-256 of its id.
+func idHash(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
+}
 
 // sessionHandle is the handle of a session (see sessionInfo): the key of its
 // row.
-func sessionHandle(id string) string { return idHash(id) }
+func sessionHandle(id string) string { return hex.EncodeToString(idHash(id)) }
 
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
@@ -111,7 +114,7 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 // SELECT stays deleted. The idle timeout is the one the session was issued
 // with (idle_expires_at - last_seen), or the current flag's when shorter: a
 // restart never lengthens it.
-func (st *SQLiteStore) touch(ctx context.Context, key string, now time.Time) error {
+func (st *SQLiteStore) touch(ctx context.Context, key []byte, now time.Time) error {
 	_, err := st.db.ExecContext(ctx,
 		`UPDATE sessions SET last_seen = ?1, idle_expires_at = ?1 + min(?2, idle_expires_at - last_seen)
 		WHERE id_hash = ?3 AND last_seen < ?1 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
@@ -196,7 +199,7 @@ func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 // /sessions shows them.
 func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	// Expired ones are left out: the sweeper deletes them.
-	rows, err := st.db.QueryContext(ctx, `SELECT id_hash, id_hash = ?4, user_agent, created_at / 1000, last_seen / 1000 FROM sessions
+	rows, err := st.db.QueryContext(ctx, `SELECT lower(hex(id_hash)), id_hash = ?4, user_agent, created_at / 1000, last_seen / 1000 FROM sessions
 		WHERE user = ?1 AND min(`+deadlines+`) > ?5 ORDER BY id_hash = ?4 DESC, last_seen DESC, created_at DESC`,
 		user, st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds(), idHash(currentID), st.now().UnixMilli())
 	if err != nil {
@@ -219,7 +222,8 @@ func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string)
 // DeleteUserSession deletes the session of user whose handle is handle, in
 // one statement that checks whose it is.
 func (st *SQLiteStore) DeleteUserSession(ctx context.Context, user, handle string) (bool, error) {
-	res, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ? AND user = ?`, handle, user)
+	// unhex of what is not hex is NULL, which no row has.
+	res, err := st.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = unhex(?) AND user = ?`, handle, user)
 	if err != nil {
 		return false, failed(ctx, st.logger, "delete a session of the user", err)
 	}

@@ -144,7 +144,7 @@ func TestMigrateStep4File(t *testing.T) {
 		must0(t, migrate(t.Context(), write, step4))
 		must(write.Exec(`INSERT INTO users (name, hash, created_at) VALUES ('alice', 'hash', 0)`))
 		must(write.Exec(`INSERT INTO sessions (id_hash, user, data, created_at, last_seen, idle_expires_at, absolute_expires_at)
-			VALUES (hex(zeroblob(32)), 'alice', '{}', 0, 0, 0, 0), (hex(randomblob(32)), NULL, '{}', 0, 0, 0, 0)`))
+			VALUES (zeroblob(32), 'alice', '{}', 0, 0, 0, 0), (randomblob(32), NULL, '{}', 0, 0, 0, 0)`))
 		must0(t, write.Close())
 
 		db := openTestDB(t, path)

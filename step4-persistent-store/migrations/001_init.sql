@@ -5,7 +5,7 @@ CREATE TABLE users (
 );
 
 CREATE TABLE sessions (
-    id_hash             TEXT PRIMARY KEY NOT NULL CHECK (length(id_hash) = 64), -- SHA-256 of the id in hex, never the id
+    id_hash             BLOB PRIMARY KEY NOT NULL CHECK (length(id_hash) = 32), -- SHA-256 of the id, never the id
     user                TEXT REFERENCES users (name) ON DELETE CASCADE, -- NULL: anonymous
     data                TEXT NOT NULL,    -- the rest of Session.Values (values.go)
     created_at          INTEGER NOT NULL,
