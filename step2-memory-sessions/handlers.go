@@ -87,8 +87,12 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 }
 
 // signIn puts username in the request's session, under a new id, and
-// returns the session.
+// returns the session. A request whose client has gone gets no session:
+// nobody would receive its cookie.
 func signIn(w http.ResponseWriter, r *http.Request, store sessionStore, username string) (*sessions.Session, error) {
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
 	s, err := store.Get(r, cookieName)
 	if err != nil {
 		return nil, err

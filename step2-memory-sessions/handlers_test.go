@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -314,6 +315,21 @@ func TestLoginIssuesNewID(t *testing.T) {
 	}
 	if ck := setCookie(v); ck == nil || ck.Value == planted {
 		t.Error("the old id was adopted instead of replaced")
+	}
+}
+
+// A login whose client has gone creates no session: nobody would receive
+// its cookie.
+func TestGoneClientGetsNoSession(t *testing.T) {
+	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // the client has gone
+	r := httptest.NewRequestWithContext(ctx, "POST", "/login", strings.NewReader(`{"username":"alice","password":"wonderland"}`))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	newServer(slog.New(slog.DiscardHandler), st).ServeHTTP(w, r)
+	if st.Len() != 0 || w.Header().Get("Set-Cookie") != "" {
+		t.Errorf("a login whose client had gone: %d sessions stored, Set-Cookie %q; want none", st.Len(), w.Header().Values("Set-Cookie"))
 	}
 }
 

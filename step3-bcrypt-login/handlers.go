@@ -125,7 +125,7 @@ func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hash
 	// checked, as a password change does. When that fails, the old hash
 	// stays, and the next login tries again.
 	if cost, _ := bcrypt.Cost(u.Hash); cost != hasher.cost {
-		if hash, err := hasher.Hash(password); err == nil && users.SetPassword(r.Context(), username, u.Hash, hash) == nil {
+		if hash := hasher.Hash(password); users.SetPassword(r.Context(), username, u.Hash, hash) == nil {
 			u.Hash = hash
 		}
 	}
@@ -173,8 +173,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		username := foldUsername(name)
-		// Every rule broken, one a line, so that one try tells them all.
-		if err := errors.Join(validateUsername(username), validatePassword(password)); err != nil {
+		if err := validate(username, password); err != nil {
 			writeError(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -190,10 +189,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			throttled(w, r, retryAfter, err, "too many sign-ups from this address, please try again later")
 			return
 		}
-		hash, err := hasher.Hash(password)
-		if err == nil {
-			err = users.CreateUser(r.Context(), username, hash)
-		}
+		err = users.CreateUser(r.Context(), username, hasher.Hash(password))
 		if errors.Is(err, errUserExists) {
 			writeError(w, r, http.StatusConflict, err.Error())
 			return

@@ -115,11 +115,13 @@ func (h *hasher) turn(ctx context.Context, addr string) (done func(), err error)
 	}, nil
 }
 
-// Hash returns the bcrypt hash of password (salt and cost included). A
-// password over 72 bytes is an error, never silently cut. The caller holds
-// a turn.
-func (h *hasher) Hash(password string) ([]byte, error) {
-	return bcrypt.GenerateFromPassword([]byte(password), h.cost)
+// Hash returns the bcrypt hash of password (salt and cost included). The
+// caller holds a turn, and has checked the password's length: bcrypt
+// refuses one over 72 bytes, rather than cut it, and that (or a cost out of
+// range, which parseFlags refuses) is its only error.
+func (h *hasher) Hash(password string) []byte {
+	hash, _ := bcrypt.GenerateFromPassword([]byte(password), h.cost)
+	return hash
 }
 
 // Compare reports whether password matches hash. A nil hash (no such user)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"regexp"
 	"sync"
 )
@@ -76,32 +75,25 @@ func foldUsername(name string) string {
 	return string(b)
 }
 
-// The rules for new accounts. A password is counted in bytes, as bcrypt
-// counts: "é" is 2 bytes, most emoji 4.
-const (
-	minPasswordBytes = 8
-	// maxPasswordBytes is bcrypt's limit: it reads no further. A longer
-	// password is refused, never cut: two passwords that share their first
-	// 72 bytes must not both open the same account.
-	maxPasswordBytes = 72
-)
+// maxPasswordBytes is bcrypt's limit: it reads no further. A longer
+// password is refused, never cut: two passwords that share their first 72
+// bytes must not both open the same account.
+const maxPasswordBytes = 72
 
 // validUsername is what a (folded) username may be: 3 to 32 of a-z, 0-9,
 // '.', '_' and '-'. Nothing else, so that no two names look alike.
 var validUsername = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
 
-// validateUsername says why a (folded) username is refused, or nil.
-func validateUsername(name string) error {
-	if !validUsername.MatchString(name) {
-		return errors.New("username must be 3 to 32 characters, each a-z, 0-9, '.', '_' or '-'")
+// validate says why a new account is refused, each broken rule on a line of
+// its own (so that one try tells them all), or nil. A password counts in
+// bytes, as bcrypt counts: "é" is 2 bytes, most emoji 4.
+func validate(username, password string) error {
+	var broken []error
+	if !validUsername.MatchString(username) {
+		broken = append(broken, errors.New("username must be 3 to 32 characters, each a-z, 0-9, '.', '_' or '-'"))
 	}
-	return nil
-}
-
-// validatePassword says why a password is refused, or nil.
-func validatePassword(password string) error {
-	if len(password) < minPasswordBytes || len(password) > maxPasswordBytes {
-		return fmt.Errorf("password must be %d to %d bytes long (bcrypt reads no more; accented letters take 2 bytes, emoji 4)", minPasswordBytes, maxPasswordBytes)
+	if len(password) < 8 || len(password) > maxPasswordBytes {
+		broken = append(broken, errors.New("password must be 8 to 72 bytes long (bcrypt reads no more; accented letters take 2 bytes, emoji 4)"))
 	}
-	return nil
+	return errors.Join(broken...)
 }

@@ -143,7 +143,7 @@ func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hash
 	// checked, as a password change does. When that fails, the old hash
 	// stays, and the next login tries again.
 	if cost, _ := bcrypt.Cost(u.Hash); cost != hasher.cost {
-		if hash, err := hasher.Hash(password); err == nil && users.SetPassword(r.Context(), username, u.Hash, hash) == nil {
+		if hash := hasher.Hash(password); users.SetPassword(r.Context(), username, u.Hash, hash) == nil {
 			u.Hash = hash
 		}
 	}
@@ -191,8 +191,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			return
 		}
 		username := foldUsername(name)
-		// Every rule broken, one a line, so that one try tells them all.
-		if err := errors.Join(validateUsername(username), validatePassword(password)); err != nil {
+		if err := validate(username, password); err != nil {
 			writeError(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -208,10 +207,7 @@ func handleSignup(store sessionStore, users userStore, hasher *hasher, throttle 
 			throttled(w, r, retryAfter, err, "too many sign-ups from this address, please try again later")
 			return
 		}
-		hash, err := hasher.Hash(password)
-		if err == nil {
-			err = users.CreateUser(r.Context(), username, hash)
-		}
+		err = users.CreateUser(r.Context(), username, hasher.Hash(password))
 		if errors.Is(err, errUserExists) {
 			writeError(w, r, http.StatusConflict, err.Error())
 			return
@@ -329,7 +325,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if !ok {
 			return
 		}
-		if err := validatePassword(next); err != nil {
+		if err := validate(username, next); err != nil { // the username is valid: the new password is not
 			writeError(w, r, http.StatusBadRequest, "new "+err.Error())
 			return
 		}
@@ -338,16 +334,13 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			return
 		}
 		// The new hash waits for its turn, as every hash does.
-		var hash []byte
 		done, err := hasher.turn(r.Context(), clientAddr(r, throttle.trustProxy))
-		if err == nil {
-			defer done()
-			hash, err = hasher.Hash(next)
-		}
 		if err != nil {
 			hashingFailed(w, r)
 			return
 		}
+		defer done()
+		hash := hasher.Hash(next)
 		// In one transaction: the new hash, and no other session of the
 		// user. Only over the hash that was checked: of two changes checked
 		// against the same old password, the second finds it gone (401).

@@ -22,7 +22,7 @@ import (
 func TestHasher(t *testing.T) {
 	h := newHasher(bcrypt.MinCost)
 	password := strings.Repeat("p", 72)
-	hash := must(h.Hash(password))
+	hash := h.Hash(password)
 	if strings.Contains(string(hash), password) {
 		t.Fatal("the hash holds the password")
 	}
@@ -43,8 +43,8 @@ func TestHasher(t *testing.T) {
 			t.Errorf("%s: Compare = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if _, err := h.Hash(password + "p"); err == nil {
-		t.Error("Hash accepted a password over 72 bytes")
+	if h.Hash(password+"p") != nil {
+		t.Error("Hash hashed a password over 72 bytes (bcrypt would have read only 72)")
 	}
 }
 
