@@ -7,24 +7,19 @@ import (
 	"sync"
 )
 
-// user is an account. Only a bcrypt hash of its password is kept: whoever
-// reads the users (a backup, a leak) still has to guess every password.
-type user struct {
-	Hash []byte
-}
-
 var (
 	errUserExists = errors.New("username is taken")
-	errNoUser     = errors.New("no such user")
 	// errPasswordChanged: the hash was no longer the one the caller checked.
 	errPasswordChanged = errors.New("the password has changed meanwhile")
 )
 
-// userStore is where users live: memory in step 3, SQLite from step 4.
-// Names are folded (foldUsername) before they get here.
+// userStore is where users live: memory in step 3, SQLite from step 4. A
+// user is a name, folded (foldUsername) before it gets here, and a bcrypt
+// hash of the password: only the hash is kept, so whoever reads the users
+// (a backup, a leak) still has to guess every password.
 type userStore interface {
 	CreateUser(ctx context.Context, name string, hash []byte) error // errUserExists when taken
-	FindUser(ctx context.Context, name string) (user, error)        // errNoUser when unknown
+	FindUser(ctx context.Context, name string) []byte               // the user's hash; nil: no such user
 	// SetPassword replaces the password hash of a user if it is still
 	// oldHash, the one the caller checked: errPasswordChanged if not.
 	SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error
@@ -48,11 +43,11 @@ func (m *memoryUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 	return nil
 }
 
-func (m *memoryUsers) FindUser(ctx context.Context, name string) (user, error) {
+func (m *memoryUsers) FindUser(ctx context.Context, name string) []byte {
 	if hash, ok := m.hashes.Load(name); ok {
-		return user{Hash: []byte(hash.(string))}, nil
+		return []byte(hash.(string))
 	}
-	return user{}, errNoUser
+	return nil // no such user
 }
 
 func (m *memoryUsers) SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error {

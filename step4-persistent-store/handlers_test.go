@@ -768,7 +768,7 @@ func startAtHigherCost(t *testing.T) (*testServer, string) {
 func TestLoginRehashesAtTheNewCost(t *testing.T) {
 	ts, db := startAtHigherCost(t)
 	users := newSQLiteUsers(openTestDB(t, db), slog.New(slog.DiscardHandler))
-	storedCost := func() int { return must(bcrypt.Cost(must(users.FindUser(t.Context(), "alice")).Hash)) }
+	storedCost := func() int { return must(bcrypt.Cost(must(users.FindUser(t.Context(), "alice")))) }
 
 	wantStatus(t, newClient(t, ts).login("alice", "not-wonderland"), http.StatusUnauthorized)
 	if got := storedCost(); got != bcrypt.MinCost {

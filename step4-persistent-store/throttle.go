@@ -2,8 +2,8 @@ package main
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -22,7 +22,7 @@ const (
 	// Signups from one client address (those that reach hashing).
 	maxSignups   = 10
 	signupWindow = time.Hour
-	// maxKeys bounds the throttle's memory (about 150 bytes per key).
+	// maxKeys bounds the throttle's memory (about 200 bytes per key).
 	maxKeys = 300_000
 )
 
@@ -53,7 +53,6 @@ const (
 // kept in a database; this one, in memory, never fails.
 type throttle struct {
 	trustProxy bool
-	now        func() time.Time // a test's clock
 
 	mu     sync.Mutex
 	counts map[string]count // by purpose and key: "failures:", "addr-failures:", "signups:"
@@ -69,7 +68,7 @@ type count struct {
 }
 
 func newThrottle(trustProxy bool) *throttle {
-	return &throttle{trustProxy: trustProxy, now: time.Now, counts: make(map[string]count)}
+	return &throttle{trustProxy: trustProxy, counts: make(map[string]count)}
 }
 
 // loginRetryAfter says how long logins for username from addr must wait:
@@ -87,9 +86,8 @@ func (t *throttle) loginChecked(username, addr string, ok bool) error {
 	if ok {
 		return t.reset("failures:" + hashKey(username, addr))
 	}
-	pairErr := t.add("failures:"+hashKey(username, addr), failureWindow)
-	allErr := t.add("addr-failures:"+hashKey(addr), failureWindow)
-	return errors.Join(pairErr, allErr)
+	return errors.Join(t.add("failures:"+hashKey(username, addr), failureWindow),
+		t.add("addr-failures:"+hashKey(addr), failureWindow))
 }
 
 // signupAllowed counts a signup from addr, if the address has allowance
@@ -105,7 +103,7 @@ func (t *throttle) signupAllowed(addr string) (time.Duration, error) {
 // retryAfter is 0 while key has fewer than limit attempts in its window,
 // else the time until the window ends.
 func (t *throttle) retryAfter(key string, limit int) (time.Duration, error) {
-	now := t.now()
+	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, ok := t.counts[key]
@@ -125,7 +123,7 @@ func (t *throttle) retryAfter(key string, limit int) (time.Duration, error) {
 
 // add counts an attempt for key.
 func (t *throttle) add(key string, window time.Duration) error {
-	now := t.now()
+	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.counts[key]
@@ -147,8 +145,7 @@ func (t *throttle) reset(key string) error {
 
 // hashKey makes a key of a fixed size out of what a client sent.
 func hashKey(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:16])
+	return fmt.Sprintf("%x", sha256.Sum256([]byte(strings.Join(parts, "\x00"))))
 }
 
 // clientAddr is the address that limits count against: the connection's,
@@ -172,8 +169,7 @@ func clientAddr(r *http.Request, trustProxy bool) string {
 	if err != nil {
 		return s
 	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
+	if addr = addr.Unmap().WithZone(""); addr.Is6() {
 		prefix, _ := addr.Prefix(64)
 		return prefix.String()
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -207,53 +208,54 @@ func fail(th *throttle, key string, limit int, window time.Duration, n int) (all
 // Each allowance comes back in full one window after the first attempt
 // that used it: 100 failed logins from an address, then 100 more 15
 // minutes later (not one every 15 minutes); likewise 5 for a pair and 10
-// signups an hour.
+// signups an hour. (The clock is synctest's: time.Sleep moves it.)
 func TestLimitsRefillAfterTheWindow(t *testing.T) {
-	for _, tc := range []struct {
-		limit  int
-		window time.Duration
-	}{{maxAddrFailures, failureWindow}, {maxFailures, failureWindow}, {maxSignups, signupWindow}} {
-		clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-		th := newThrottle(false)
-		th.now = clock.now
-		if n := fail(th, "k", tc.limit, tc.window, tc.limit+1); n != tc.limit {
-			t.Fatalf("limit %d: %d of %d attempts allowed", tc.limit, n, tc.limit+1)
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			limit  int
+			window time.Duration
+		}{{maxAddrFailures, failureWindow}, {maxFailures, failureWindow}, {maxSignups, signupWindow}} {
+			th := newThrottle(false)
+			if n := fail(th, "k", tc.limit, tc.window, tc.limit+1); n != tc.limit {
+				t.Fatalf("limit %d: %d of %d attempts allowed", tc.limit, n, tc.limit+1)
+			}
+			time.Sleep(tc.window / 3)
+			if got, _ := th.retryAfter("k", tc.limit); got != tc.window*2/3 {
+				t.Errorf("limit %d: a third into the window, Retry-After %v, want %v", tc.limit, got, tc.window*2/3)
+			}
+			time.Sleep(tc.window * 2 / 3)
+			if n := fail(th, "k", tc.limit, tc.window, tc.limit+1); n != tc.limit {
+				t.Errorf("limit %d: one window later, %d of %d attempts allowed, want %d", tc.limit, n, tc.limit+1, tc.limit)
+			}
 		}
-		clock.advance(tc.window / 3)
-		if got, _ := th.retryAfter("k", tc.limit); got != tc.window*2/3 {
-			t.Errorf("limit %d: a third into the window, Retry-After %v, want %v", tc.limit, got, tc.window*2/3)
-		}
-		clock.advance(tc.window * 2 / 3)
-		if n := fail(th, "k", tc.limit, tc.window, tc.limit+1); n != tc.limit {
-			t.Errorf("limit %d: one window later, %d of %d attempts allowed, want %d", tc.limit, n, tc.limit+1, tc.limit)
-		}
-	}
+	})
 }
 
 // The throttle's memory is bounded: when it holds maxKeys live windows, a
-// new key is refused (429) rather than a locked one forgotten, so that filling the table never gives a guesser their tries
-// back; windows that have ended make room.
+// new key is refused (429) rather than a locked one forgotten, so that
+// filling the table never gives a guesser their tries back; windows that
+// have ended make room.
 func TestThrottleMemoryIsBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-	th := newThrottle(false)
-	th.now = clock.now
-	fail(th, "alice", maxFailures, failureWindow, maxFailures)
-	for i := range maxKeys - 1 {
-		fail(th, strconv.Itoa(i), maxFailures, failureWindow, 1)
-	}
-	if got, _ := th.retryAfter("one too many", maxFailures); got != failureWindow {
-		t.Errorf("a new key in a full table: Retry-After %v, want the window, %v", got, failureWindow)
-	}
-	if wait, _ := th.retryAfter("alice", maxFailures); wait == 0 {
-		t.Error("a locked key in a full table was let through")
-	}
-	clock.advance(failureWindow)
-	if n := fail(th, "one more", maxFailures, failureWindow, 1); n != 1 {
-		t.Error("a new key once every window has passed was refused")
-	}
-	if len(th.counts) != 1 {
-		t.Errorf("%d keys kept once every window had passed, want 1", len(th.counts))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		th := newThrottle(false)
+		fail(th, "alice", maxFailures, failureWindow, maxFailures)
+		for i := range maxKeys - 1 {
+			fail(th, strconv.Itoa(i), maxFailures, failureWindow, 1)
+		}
+		if got, _ := th.retryAfter("one too many", maxFailures); got != failureWindow {
+			t.Errorf("a new key in a full table: Retry-After %v, want the window, %v", got, failureWindow)
+		}
+		if wait, _ := th.retryAfter("alice", maxFailures); wait == 0 {
+			t.Error("a locked key in a full table was let through")
+		}
+		time.Sleep(failureWindow)
+		if n := fail(th, "one more", maxFailures, failureWindow, 1); n != 1 {
+			t.Error("a new key once every window has passed was refused")
+		}
+		if len(th.counts) != 1 {
+			t.Errorf("%d keys kept once every window had passed, want 1", len(th.counts))
+		}
+	})
 }
 
 func TestClientAddr(t *testing.T) {

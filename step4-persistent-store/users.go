@@ -9,15 +9,8 @@ import (
 	"time"
 )
 
-// user is an account. Only a bcrypt hash of its password is kept: whoever
-// reads the users (a backup, a leak) still has to guess every password.
-type user struct {
-	Hash []byte
-}
-
 var (
 	errUserExists = errors.New("username is taken")
-	errNoUser     = errors.New("no such user")
 	// errPasswordChanged: the hash was no longer the one the caller checked.
 	errPasswordChanged = errors.New("the password has changed meanwhile")
 )
@@ -26,7 +19,7 @@ var (
 // Names are folded (foldUsername) before they get here.
 type userStore interface {
 	CreateUser(ctx context.Context, name string, hash []byte) error // errUserExists when taken
-	FindUser(ctx context.Context, name string) (user, error)        // errNoUser when unknown
+	FindUser(ctx context.Context, name string) ([]byte, error)      // the user's hash; nil: no such user
 	// SetPassword replaces the password hash of a user if it is still
 	// oldHash, the one the caller checked: errPasswordChanged if not.
 	SetPassword(ctx context.Context, name string, oldHash, newHash []byte) error
@@ -59,13 +52,13 @@ func (u *sqliteUsers) CreateUser(ctx context.Context, name string, hash []byte) 
 	return nil
 }
 
-func (u *sqliteUsers) FindUser(ctx context.Context, name string) (user, error) {
-	var found user
-	err := u.db.QueryRowContext(ctx, `SELECT hash FROM users WHERE name = ?`, name).Scan(&found.Hash)
+func (u *sqliteUsers) FindUser(ctx context.Context, name string) ([]byte, error) {
+	var hash []byte
+	err := u.db.QueryRowContext(ctx, `SELECT hash FROM users WHERE name = ?`, name).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return user{}, errNoUser
+		return nil, nil // no such user
 	}
-	return found, failed(ctx, u.logger, "find user", err)
+	return hash, failed(ctx, u.logger, "find user", err)
 }
 
 // SetPassword checks and writes in one UPDATE: two changes racing cannot

@@ -70,7 +70,7 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 			return
 		}
 		username := foldUsername(name)
-		u, ok := checkPassword(w, r, users, hasher, throttle, username, password, loginFailure)
+		hash, ok := checkPassword(w, r, users, hasher, throttle, username, password, loginFailure)
 		if !ok {
 			return
 		}
@@ -84,7 +84,7 @@ func handleLogin(store sessionStore, users userStore, hasher *hasher, throttle *
 		// now that the session exists, and take the sign-in back if it moved
 		// to one that this password does not open (another login's rehash
 		// is no change).
-		if now, err := users.FindUser(r.Context(), username); err != nil || !bytes.Equal(now.Hash, u.Hash) && !hasher.Compare(now.Hash, password) {
+		if now, err := users.FindUser(r.Context(), username); err != nil || !bytes.Equal(now, hash) && !hasher.Compare(now, password) {
 			w.Header().Del("Set-Cookie") // the new session's cookie
 			s.Options.MaxAge = -1        // deletes the new session
 			if s.Save(r, w) != nil || err != nil {
@@ -109,46 +109,46 @@ func loginFailure(w http.ResponseWriter, r *http.Request) {
 // checkPassword checks username's password, as login and password change
 // do: in the client address's turn to hash, throttled, one bcrypt
 // comparison whether the user exists or not, and a new hash when the cost
-// has changed. It returns the user, or answers itself (wrong answers the
-// wrong password) and returns ok == false.
+// has changed. It returns the user's hash, or answers itself (wrong answers
+// the wrong password) and returns ok == false.
 func checkPassword(w http.ResponseWriter, r *http.Request, users userStore, hasher *hasher, throttle *throttle,
-	username, password string, wrong func(http.ResponseWriter, *http.Request)) (u user, ok bool) {
+	username, password string, wrong func(http.ResponseWriter, *http.Request)) (hash []byte, ok bool) {
 	addr := clientAddr(r, throttle.trustProxy)
 	done, err := hasher.turn(r.Context(), addr)
 	if err != nil {
 		hashingFailed(w, r)
-		return u, false
+		return nil, false
 	}
 	defer done()
 	if retryAfter, err := throttle.loginRetryAfter(username, addr); err != nil || retryAfter > 0 {
 		throttled(w, r, retryAfter, err, "too many failed logins, please try again later")
-		return u, false
+		return nil, false
 	}
-	u, err = users.FindUser(r.Context(), username)
-	if err != nil && !errors.Is(err, errNoUser) {
+	hash, err = users.FindUser(r.Context(), username)
+	if err != nil {
 		storeFailed(w, r)
-		return u, false
+		return nil, false
 	}
-	match := hasher.Compare(u.Hash, password) // u.Hash is nil for no user
+	match := hasher.Compare(hash, password) // a nil hash (no such user) costs a comparison all the same
 	if err := throttle.loginChecked(username, addr, match); err != nil {
 		storeFailed(w, r)
-		return u, false
+		return nil, false
 	}
 	if !match {
 		wrong(w, r)
-		return u, false
+		return nil, false
 	}
 	// A hash of another cost than -bcrypt-cost (raised, say, since the user
 	// signed up) is replaced by one at that cost, made from the password
 	// just checked, in the same turn, and only over the hash that was
 	// checked, as a password change does. When that fails, the old hash
 	// stays, and the next login tries again.
-	if cost, _ := bcrypt.Cost(u.Hash); cost != hasher.cost {
-		if hash := hasher.Hash(password); users.SetPassword(r.Context(), username, u.Hash, hash) == nil {
-			u.Hash = hash
+	if cost, _ := bcrypt.Cost(hash); cost != hasher.cost {
+		if newHash := hasher.Hash(password); users.SetPassword(r.Context(), username, hash, newHash) == nil {
+			hash = newHash
 		}
 	}
-	return u, true
+	return hash, true
 }
 
 // signIn puts username in the request's session, under a new id, and
@@ -330,7 +330,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 			writeError(w, r, http.StatusBadRequest, "new "+err.Error())
 			return
 		}
-		u, ok := checkPassword(w, r, users, hasher, throttle, username, current, wrongPassword)
+		old, ok := checkPassword(w, r, users, hasher, throttle, username, current, wrongPassword)
 		if !ok {
 			return
 		}
@@ -353,7 +353,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if now, err := users.FindUser(r.Context(), username); err != nil {
 			storeFailed(w, r)
 			return
-		} else if !bytes.Equal(now.Hash, u.Hash) {
+		} else if !bytes.Equal(now, old) {
 			wrongPassword(w, r)
 			return
 		}
@@ -363,7 +363,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		}
 		// Only over the hash that was checked: of two changes checked against
 		// the same old password, the second finds it gone, and gets 401.
-		if err := users.SetPassword(r.Context(), username, u.Hash, hash); errors.Is(err, errPasswordChanged) {
+		if err := users.SetPassword(r.Context(), username, old, hash); errors.Is(err, errPasswordChanged) {
 			wrongPassword(w, r)
 			return
 		} else if err != nil {
@@ -373,7 +373,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if err := store.DeleteUserSessions(r.Context(), username, s.ID); err != nil {
 			// A login may have made a session since the first end: put the
 			// old password back, rather than leave the new one beside it.
-			users.SetPassword(context.WithoutCancel(r.Context()), username, hash, u.Hash)
+			users.SetPassword(context.WithoutCancel(r.Context()), username, hash, old)
 			storeFailed(w, r)
 			return
 		}

@@ -133,13 +133,13 @@ func (h *hasher) Hash(password string) []byte {
 func (h *hasher) Compare(hash []byte, password string) bool {
 	// bcrypt itself would compare only the first 72 bytes of a longer
 	// password: "72 bytes + anything" would then open the account.
-	possible := hash != nil && len(password) <= maxPasswordBytes
-	if !possible {
-		hash = h.dummy
+	if hash == nil || len(password) > maxPasswordBytes {
+		h.compare(h.dummy, []byte(password))
+		return false
 	}
 	match := h.compare(hash, []byte(password)) == nil
 	if cost, _ := bcrypt.Cost(hash); !match && cost < h.cost {
 		h.compare(h.dummy, []byte(password))
 	}
-	return possible && match
+	return match
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -79,9 +79,8 @@ func (t *throttle) loginChecked(username, addr string, ok bool) error {
 	if ok {
 		return t.reset("failures:" + hashKey(username, addr))
 	}
-	pairErr := t.add("failures:"+hashKey(username, addr), failureWindow)
-	allErr := t.add("addr-failures:"+hashKey(addr), failureWindow)
-	return errors.Join(pairErr, allErr)
+	return errors.Join(t.add("failures:"+hashKey(username, addr), failureWindow),
+		t.add("addr-failures:"+hashKey(addr), failureWindow))
 }
 
 // signupAllowed counts a signup from addr, if the address has allowance
@@ -132,8 +131,7 @@ func (t *throttle) reset(key string) error {
 
 // hashKey makes a key of a fixed size out of what a client sent.
 func hashKey(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:16])
+	return fmt.Sprintf("%x", sha256.Sum256([]byte(strings.Join(parts, "\x00"))))
 }
 
 // clientAddr is the address that limits count against: the connection's,
@@ -157,8 +155,7 @@ func clientAddr(r *http.Request, trustProxy bool) string {
 	if err != nil {
 		return s
 	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
+	if addr = addr.Unmap().WithZone(""); addr.Is6() {
 		prefix, _ := addr.Prefix(64)
 		return prefix.String()
 	}
