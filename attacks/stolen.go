@@ -5,7 +5,6 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -76,13 +75,9 @@ func (c *cell) stealSQLite(path string) (secret []byte, hashes [][]byte) {
 		c.fatalf("open the stolen %s: %v", filepath.Base(path), err)
 	}
 	defer db.Close()
-	var encoded string
-	if err := db.QueryRow(`SELECT value FROM settings WHERE name = 'session_secret'`).Scan(&encoded); err != nil {
+	// The steps keep the secret's bytes as they are (secret.go).
+	if err := db.QueryRow(`SELECT value FROM settings WHERE name = 'session_secret'`).Scan(&secret); err != nil {
 		c.fatalf("read the session secret from the stolen file: %v", err)
-	}
-	secret, err = base64.StdEncoding.DecodeString(strings.Split(encoded, ",")[0])
-	if err != nil {
-		c.fatalf("the stolen session secret is not base64: %v", err)
 	}
 	if c.step == 5 {
 		return secret, nil // step 5 keeps its sessions in Redis
