@@ -326,7 +326,7 @@ func handlePassword(store sessionStore, users userStore, hasher *hasher, throttl
 		if !ok {
 			return
 		}
-		if err := validate(username, next); err != nil { // the username is valid: the new password is not
+		if err := validate(username, next); err != nil { // the username passed at signup: the new password did not
 			writeError(w, r, http.StatusBadRequest, "new "+err.Error())
 			return
 		}
