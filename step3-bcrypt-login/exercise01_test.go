@@ -32,7 +32,8 @@ func TestExercise01_CommonPasswordsAreRefused(t *testing.T) {
 		}
 	}
 
-	// The home page's signup form gets the same refusal, on the error page.
+	// The home page's Sign up button (a form, posted to /signup) gets the
+	// same refusal, on the error page.
 	form := newClient(t, ts).postForm("/signup", url.Values{"username": {"formuser"}, "password": {"password1"}})
 	if form.StatusCode != http.StatusBadRequest || !strings.Contains(form.Body, "too common") {
 		t.Errorf("sent: POST /signup username=formuser&password=password1 (a form)\ngot:  %d\nwant: 400, a page that says the password is too common", form.StatusCode)

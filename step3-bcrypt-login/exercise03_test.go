@@ -67,7 +67,8 @@ func TestExercise03_RememberMe(t *testing.T) {
 		}
 	}
 
-	// The box belongs to the login form, not to the signup form beside it.
+	// The box belongs to the home page's form that posts to /login (its
+	// Sign up button sends the same form to /signup).
 	page := newClient(t, ts).do("GET", "/", nil, map[string]string{"Accept": "text/html"})
 	_, loginForm, _ := strings.Cut(page.Body, `action="/login"`)
 	loginForm, _, _ = strings.Cut(loginForm, "</form>")
