@@ -55,13 +55,6 @@ func sessionHandle(id string) string { return hex.EncodeToString(idHash(id)) }
 // maxUserAgent bounds what a client can make the store keep.
 const maxUserAgent = 256
 
-// deadlines are the SQL of a session's two deadlines: each the earlier of
-// the one stored with it and the one today's -idle-timeout (?2) and
-// -max-lifetime (?3) give. A restart with shorter timeouts shortens old
-// sessions; a restart with longer ones never lengthens them. Its real
-// deadline is the earlier of the two.
-const deadlines = `min(idle_expires_at, last_seen + ?2), min(absolute_expires_at, created_at + ?3)`
-
 // New returns a new, empty session that is not stored yet: Save stores it and
 // gives it its id.
 func (st *SQLiteStore) New(r *http.Request, name string) (*sessions.Session, error) {
@@ -80,8 +73,13 @@ func (st *SQLiteStore) Get(r *http.Request, name string) (*sessions.Session, err
 	ctx, now := r.Context(), st.now()
 	var user, data string // user "": anonymous (NULL)
 	var created, lastSeen, idle, absolute int64
-	err := st.db.QueryRowContext(ctx, `SELECT coalesce(user, ''), data, created_at, last_seen, `+deadlines+` FROM sessions WHERE id_hash = ?1`,
-		idHash(id), st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds()).Scan(&user, &data, &created, &lastSeen, &idle, &absolute)
+	err := st.db.QueryRowContext(ctx, `SELECT coalesce(user, ''), data, created_at, last_seen, idle_expires_at, absolute_expires_at FROM sessions WHERE id_hash = ?`,
+		idHash(id)).Scan(&user, &data, &created, &lastSeen, &idle, &absolute)
+	// Each deadline is the earlier of the one the session was issued with
+	// and the one today's -idle-timeout and -max-lifetime give: a restart
+	// with shorter timeouts shortens old sessions, never lengthens them.
+	// (UserSessions works them out the same way, in its SQL.)
+	idle, absolute = min(idle, lastSeen+st.life.idleTimeout.Milliseconds()), min(absolute, created+st.life.maxLifetime.Milliseconds())
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return s, failed(ctx, st.logger, "read session", err)
 	}
@@ -200,7 +198,7 @@ func (st *SQLiteStore) delete(ctx context.Context, id string) error {
 func (st *SQLiteStore) UserSessions(ctx context.Context, user, currentID string) ([]sessionInfo, error) {
 	// Expired ones are left out: the sweeper deletes them.
 	rows, err := st.db.QueryContext(ctx, `SELECT lower(hex(id_hash)), id_hash = ?4, user_agent, created_at / 1000, last_seen / 1000 FROM sessions
-		WHERE user = ?1 AND min(`+deadlines+`) > ?5 ORDER BY id_hash = ?4 DESC, last_seen DESC, created_at DESC`,
+		WHERE user = ?1 AND min(idle_expires_at, last_seen + ?2, absolute_expires_at, created_at + ?3) > ?5 ORDER BY id_hash = ?4 DESC, last_seen DESC, created_at DESC`,
 		user, st.life.idleTimeout.Milliseconds(), st.life.maxLifetime.Milliseconds(), idHash(currentID), st.now().UnixMilli())
 	if err != nil {
 		return nil, failed(ctx, st.logger, "list sessions", err)
