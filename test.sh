@@ -11,7 +11,7 @@
 # when this runs as root, and otherwise named. With CI=true nothing may be
 # missing: those tests fail.
 #
-#   sh ./test.sh          # everything (about 13 minutes on 2 cores: 779 s measured)
+#   sh ./test.sh          # everything (about 13 minutes on 2 cores: 786 s measured)
 #   JOBS=1 sh ./test.sh   # one module at a time
 set -eu
 cd "$(dirname "$0")"
