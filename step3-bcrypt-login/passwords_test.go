@@ -203,18 +203,8 @@ func TestNewcomerIsServedDuringAFlood(t *testing.T) {
 	})
 }
 
-// waitUntil polls cond until it holds, for 10 seconds at most.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for: %s", what)
-		}
-	}
-}
-
 // serveWith serves a new memory store and users with h and th, so that a
-// test can hold hashing or set the throttle's clock.
+// test can hold hashing or pick the throttle.
 func serveWith(t testing.TB, h *hasher, th *throttle) (*testServer, *MemoryStore) {
 	t.Helper()
 	st := NewMemoryStore(newSessionCookies([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, true, time.Hour), newLifetimes(time.Hour, time.Hour))

@@ -204,18 +204,8 @@ func TestNewcomerIsServedDuringAFlood(t *testing.T) {
 	})
 }
 
-// waitUntil polls cond until it holds, for 10 seconds at most.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for: %s", what)
-		}
-	}
-}
-
 // serveWith serves a new SQLite store and users with h and th, so that a
-// test can hold hashing or set the throttle's clock (nil: a new throttle
+// test can hold hashing or pick the throttle (nil: a new throttle
 // that trusts X-Forwarded-For). path is the database's.
 func serveWith(t *testing.T, h *hasher, th *throttle) (ts *testServer, path string) {
 	t.Helper()
