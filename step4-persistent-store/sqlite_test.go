@@ -398,6 +398,35 @@ func TestValuesEncoding(t *testing.T) {
 	}
 }
 
+// A restart with a shorter -idle-timeout or -max-lifetime shortens the
+// sessions issued before: the earlier deadline wins, for Get as for the
+// list of a user's sessions, which leaves out the ones that have ended.
+func TestShorterFlagsShortenASession(t *testing.T) {
+	st, clock := newTestStore(t, time.Hour, 24*time.Hour)
+	ck := newSession(t, st, map[any]any{userKey: "alice"})
+	restarted := NewSQLiteStore(st.db, st.cookies, newLifetimes(10*time.Minute, 20*time.Minute), st.logger)
+	restarted.now = clock.now
+	if _, exp := sessionTimes(must(restarted.Get(requestWith(ck), cookieName))); !exp.Equal(clock.t.Add(10 * time.Minute)) {
+		t.Fatalf("with -idle-timeout 10m, expires_at = %v, want now + 10m", exp)
+	}
+	clock.advance(9 * time.Minute)
+	must(restarted.Get(requestWith(ck), cookieName))
+	clock.advance(9 * time.Minute)
+	if _, exp := sessionTimes(must(restarted.Get(requestWith(ck), cookieName))); !exp.Equal(clock.t.Add(2 * time.Minute)) {
+		t.Fatalf("with -max-lifetime 20m, expires_at = %v, want 20m after sign-in", exp)
+	}
+	clock.advance(3 * time.Minute)
+	if s := must(restarted.Get(requestWith(ck), cookieName)); !s.IsNew {
+		t.Fatal("the session outlived the shorter -max-lifetime")
+	}
+	if list := must(restarted.UserSessions(t.Context(), "alice", "")); len(list) != 0 {
+		t.Fatalf("the list holds %d sessions that ended by the shorter flags, want none", len(list))
+	}
+	if list := must(st.UserSessions(t.Context(), "alice", "")); len(list) != 1 {
+		t.Fatalf("with the old flags the list holds %d sessions, want the one still live by them", len(list))
+	}
+}
+
 func TestUserSessionsAndDeleteUserSessions(t *testing.T) {
 	st, clock := newTestStore(t, time.Hour, 24*time.Hour)
 	must0(t, newSQLiteUsers(st.db, st.logger).CreateUser(t.Context(), "bob", []byte("hash")))
