@@ -416,12 +416,13 @@ type pausePoint struct {
 }
 
 // pauseAtPasswordCheck serves a new store with a hasher that holds, once
-// the test arms it, the next request that gets its turn to hash, until the
-// test releases it. The hasher's cost is cost.
+// the test arms it, the next password comparison (in its turn to hash,
+// after the stored hash was read), until the test releases it. The
+// hasher's cost is cost.
 func pauseAtPasswordCheck(t *testing.T, cost int) (*pausePoint, *testServer, string) {
 	h := newHasher(cost)
 	p := &pausePoint{reached: make(chan struct{}), release: make(chan struct{})}
-	h.beforeHash = func(ctx context.Context, addr string) {
+	h.compare = func(hash, password []byte) error { // after the hash was read
 		if p.armed.CompareAndSwap(true, false) {
 			close(p.reached)
 			select {
@@ -429,6 +430,7 @@ func pauseAtPasswordCheck(t *testing.T, cost int) (*pausePoint, *testServer, str
 			case <-time.After(10 * time.Second): // a failed test never holds the server for good
 			}
 		}
+		return bcrypt.CompareHashAndPassword(hash, password)
 	}
 	ts, path := serveWith(t, h, nil)
 	return p, ts, path
